@@ -1,0 +1,45 @@
+//! Build glue: find the libtorch that torch-sys linked, bake its `lib/` into the RPATH of every
+//! binary (so nothing needs `LD_LIBRARY_PATH`), and compile the small C++ shim that reaches the
+//! parts of `at::globalContext()` tch does not expose (deterministic algorithms, the CPU
+//! capability ATen actually dispatches to).
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/determinism/shim.cpp");
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let lib = PathBuf::from(
+        std::env::var("DEP_TCH_LIBTORCH_LIB")
+            .expect("torch-sys did not report its libtorch lib dir (DEP_TCH_LIBTORCH_LIB)"),
+    );
+    // Canonicalise so the RPATH survives `cargo install` and symlinked venvs alike.
+    let lib = lib.canonicalize().unwrap_or(lib);
+    let root = lib
+        .parent()
+        .expect("libtorch lib dir has a parent")
+        .to_path_buf();
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    println!(
+        "cargo:rustc-env=THREE_FACTORS_LIBTORCH_LIB={}",
+        lib.display()
+    );
+
+    // tch only links what the linker's --as-needed keeps; a binary that must see the GPU has to
+    // keep libtorch_cuda explicitly (tch-rs issues #177, #980). Only with the `cuda` feature:
+    // a CPU-only torch install has libtorch_cuda.so but not the CUDA libraries it needs.
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .file("src/determinism/shim.cpp")
+        .compile("three_factors_shim");
+}

@@ -1,0 +1,72 @@
+//! Stage 1 — data: locate, verify and decode Fashion-MNIST (IDX, gzip or raw), then split it
+//! into seeded train/validation/test subsets as tensors. Input: a [`Lookup`]; output: [`Split`].
+mod idx;
+mod locate;
+mod split;
+
+pub use idx::{encode as encode_idx, hex, sha256_hex, CLASSES, IMAGES_MAGIC, LABELS_MAGIC, PIXELS};
+pub use locate::{
+    download, verify, FileRecord, FileSpec, Lookup, Source, DEFAULT_MIRROR, FILES, SYSTEM_DIR,
+};
+pub use split::{index_tensor, Split, SplitSpec, Subset};
+
+use crate::error::{Error, Result};
+
+/// The decoded dataset: 60k training and 10k test images (`n × 784` bytes) with labels, and
+/// where each file came from.
+pub struct FashionMnist {
+    pub train_images: Vec<u8>,
+    pub train_labels: Vec<u8>,
+    pub test_images: Vec<u8>,
+    pub test_labels: Vec<u8>,
+    pub files: Vec<FileRecord>,
+}
+
+impl FashionMnist {
+    pub fn load(lookup: &Lookup) -> Result<Self> {
+        let mut fetched = locate::fetch_all(lookup)?;
+        let files: Vec<FileRecord> = fetched.iter().map(|(r, _)| r.clone()).collect();
+        let mut take = |i: usize| std::mem::take(&mut fetched[i].1.bytes);
+        let (tri, trl, tei, tel) = (take(0), take(1), take(2), take(3));
+        let train_images = idx::parse_images(&files[0].path, &tri)?;
+        let train_labels = idx::parse_labels(&files[1].path, &trl)?;
+        let test_images = idx::parse_images(&files[2].path, &tei)?;
+        let test_labels = idx::parse_labels(&files[3].path, &tel)?;
+        for (imgs, labels, ip, lp) in [
+            (&train_images, &train_labels, &files[0].path, &files[1].path),
+            (&test_images, &test_labels, &files[2].path, &files[3].path),
+        ] {
+            if imgs.len() / PIXELS != labels.len() {
+                return Err(Error::CountMismatch {
+                    images: ip.clone(),
+                    n_images: imgs.len() / PIXELS,
+                    labels: lp.clone(),
+                    n_labels: labels.len(),
+                });
+            }
+        }
+        Ok(FashionMnist {
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+            files,
+        })
+    }
+}
+
+/// Reads images and labels from explicit paths, checking format and counts but not the pinned
+/// hashes (for experiments on other IDX data and for the bad-input tests).
+pub fn read_pair(images: &std::path::Path, labels: &std::path::Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let i = idx::parse_images(images, &idx::read_payload(images)?.bytes)?;
+    let l = idx::parse_labels(labels, &idx::read_payload(labels)?.bytes)?;
+    if i.len() / PIXELS != l.len() {
+        return Err(Error::CountMismatch {
+            images: images.to_path_buf(),
+            n_images: i.len() / PIXELS,
+            labels: labels.to_path_buf(),
+            n_labels: l.len(),
+        });
+    }
+    Ok((i, l))
+}

@@ -1,0 +1,232 @@
+//! Cross-cutting — determinism: seeds (libtorch's and the project's own RNG), the intra-op thread
+//! count, the CPU numerics caps, deterministic CUDA kernels, and the platform class that names
+//! "where a content hash is expected to be identical". The only module (besides data look-up)
+//! that touches process environment variables.
+mod rng;
+
+pub use rng::Rng;
+
+use crate::error::{Error, Result};
+use std::ffi::c_char;
+
+extern "C" {
+    fn tf_set_deterministic(on: bool);
+    fn tf_deterministic_algorithms() -> bool;
+    fn tf_cpu_capability(out: *mut c_char, len: usize) -> usize;
+    fn tf_libtorch_version(out: *mut c_char, len: usize) -> usize;
+    fn tf_mkl_version(out: *mut c_char, len: usize) -> usize;
+    fn tf_onednn_version(out: *mut c_char, len: usize) -> usize;
+}
+
+fn shim_string(f: unsafe extern "C" fn(*mut c_char, usize) -> usize) -> String {
+    let mut buf = vec![0u8; 256];
+    // SAFETY: the shim writes at most `len` bytes including the NUL terminator.
+    unsafe { f(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The CPU capability ATen's dispatcher selected ("AVX2", "AVX512", "DEFAULT", ...), read back
+/// from libtorch itself: the proof that `ATEN_CPU_CAPABILITY` took effect.
+pub fn cpu_capability() -> String {
+    shim_string(tf_cpu_capability)
+}
+
+/// The libtorch version this binary was compiled against (e.g. "2.11.0").
+pub fn libtorch_version() -> String {
+    shim_string(tf_libtorch_version)
+}
+
+pub fn mkl_version() -> String {
+    shim_string(tf_mkl_version)
+}
+
+pub fn onednn_version() -> String {
+    shim_string(tf_onednn_version)
+}
+
+pub fn deterministic_algorithms() -> bool {
+    // SAFETY: plain getter on libtorch's global context.
+    unsafe { tf_deterministic_algorithms() }
+}
+
+/// CPU numerics caps. ATen, MKL and oneDNN each pick kernels by the processor they run on; an
+/// AVX-512 machine and an AVX2 machine then sum in different orders and differ in the last bits.
+/// Capping all three at AVX2 makes a CPU result a function of (config, seed, threads) on any
+/// x86-64 machine with AVX2, rather than of the processor model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NumericsCaps {
+    pub aten_cpu_capability: String,
+    pub mkl_cbwr: String,
+    pub onednn_max_cpu_isa: String,
+}
+
+/// The variable names, in the order of [`NumericsCaps`]' fields. ci/bootstrap's env file, the
+/// flake and `.cargo/config.toml` set the same three.
+pub const CAP_VARS: [&str; 3] = ["ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA"];
+
+impl Default for NumericsCaps {
+    fn default() -> Self {
+        NumericsCaps {
+            aten_cpu_capability: "avx2".into(),
+            mkl_cbwr: "AVX2".into(),
+            onednn_max_cpu_isa: "AVX2".into(),
+        }
+    }
+}
+
+impl NumericsCaps {
+    /// "native": whatever the processor offers (fastest, not portable bit for bit).
+    pub fn native() -> Self {
+        NumericsCaps {
+            aten_cpu_capability: String::new(),
+            mkl_cbwr: String::new(),
+            onednn_max_cpu_isa: String::new(),
+        }
+    }
+
+    pub fn is_native(&self) -> bool {
+        self.aten_cpu_capability.is_empty()
+    }
+
+    fn values(&self) -> [&str; 3] {
+        [
+            &self.aten_cpu_capability,
+            &self.mkl_cbwr,
+            &self.onednn_max_cpu_isa,
+        ]
+    }
+
+    /// Puts the caps into this process's environment. libtorch, MKL and oneDNN read them lazily
+    /// at their first kernel, so this must run before any tensor operation: the binary calls it
+    /// first thing in `main`, while it is still single-threaded.
+    ///
+    /// # Safety
+    /// Must be called while no other thread reads or writes the environment.
+    pub unsafe fn apply_to_env(&self) {
+        for (k, v) in CAP_VARS.iter().zip(self.values()) {
+            if v.is_empty() {
+                std::env::remove_var(k);
+            } else if std::env::var(k).ok().as_deref() != Some(v) {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+
+    /// The caps in force in this process's environment (what libtorch will read).
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).unwrap_or_default();
+        NumericsCaps {
+            aten_cpu_capability: get(CAP_VARS[0]),
+            mkl_cbwr: get(CAP_VARS[1]),
+            onednn_max_cpu_isa: get(CAP_VARS[2]),
+        }
+    }
+
+    /// Checks, after libtorch has started, that ATen dispatches at the capped capability.
+    pub fn verify(&self) -> Result<()> {
+        if self.is_native() {
+            return Ok(());
+        }
+        let got = cpu_capability();
+        if !got.eq_ignore_ascii_case(&self.aten_cpu_capability) {
+            return Err(Error::Determinism(format!(
+                "ATen dispatches {got} kernels but ATEN_CPU_CAPABILITY={} was requested: the \
+                 variable must be set before libtorch's first kernel (or the CPU lacks it)",
+                self.aten_cpu_capability
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything a run's numerics depend on besides its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub seed: u64,
+    pub threads: usize,
+    pub device: tch::Device,
+}
+
+/// Seeds libtorch, fixes the intra-op thread count and switches on deterministic kernels.
+/// Call once per run, before building the model.
+pub fn seed_everything(s: &Settings) -> Result<()> {
+    tch::set_num_threads(s.threads as i32);
+    tch::manual_seed(s.seed as i64);
+    // SAFETY: plain setters on libtorch's global context.
+    unsafe { tf_set_deterministic(true) };
+    if let tch::Device::Cuda(_) = s.device {
+        // cuBLAS picks reduction orders by workspace size unless this is fixed (PyTorch docs,
+        // "Reproducibility"); the variable must exist before the first cuBLAS handle.
+        if std::env::var("CUBLAS_WORKSPACE_CONFIG").is_err() {
+            return Err(Error::Determinism(
+                "CUBLAS_WORKSPACE_CONFIG is not set; the binary sets :4096:8 at start-up".into(),
+            ));
+        }
+        tch::Cuda::cudnn_set_benchmark(false);
+    }
+    Ok(())
+}
+
+/// Sets `CUBLAS_WORKSPACE_CONFIG=:4096:8` unless already set.
+///
+/// # Safety
+/// Must be called while no other thread reads or writes the environment.
+pub unsafe fn apply_cuda_env() {
+    if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+        std::env::set_var("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+    }
+}
+
+/// The class of platforms on which a content hash must be identical: device kind and model (for
+/// GPUs), architecture, the numerics caps, the thread count and the libtorch version.
+pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) -> String {
+    let lt = libtorch_version();
+    match device {
+        tch::Device::Cuda(_) => format!("cuda-{}-libtorch{lt}", gpu_name().replace(' ', "_")),
+        _ => {
+            let isa = if caps.is_native() {
+                format!("native-{}", cpu_capability().to_lowercase())
+            } else {
+                caps.aten_cpu_capability.to_lowercase()
+            };
+            format!(
+                "cpu-{}-{isa}-t{threads}-libtorch{lt}",
+                std::env::consts::ARCH
+            )
+        }
+    }
+}
+
+/// The GPU's marketing name from `nvidia-smi` ("NVIDIA H200"), or "unknown-gpu".
+pub fn gpu_name() -> String {
+    std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name", "--format=csv,noheader", "-i", "0"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-gpu".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_are_in_force_under_cargo() {
+        // .cargo/config.toml sets the caps for every cargo-run process; ATen must report them.
+        let caps = NumericsCaps::from_env();
+        assert_eq!(caps, NumericsCaps::default());
+        let _ = tch::Tensor::ones([4], (tch::Kind::Float, tch::Device::Cpu)).sum(tch::Kind::Float);
+        assert_eq!(cpu_capability(), "AVX2");
+        caps.verify().unwrap();
+    }
+
+    #[test]
+    fn versions_are_reported() {
+        assert_eq!(libtorch_version(), "2.11.0");
+        assert!(!mkl_version().is_empty());
+    }
+}

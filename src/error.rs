@@ -1,0 +1,137 @@
+//! The library's one error type. Every variant names the file, dataset, parameter or grid point
+//! involved, so a message alone tells the user what to fix.
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- data ------------------------------------------------------------------------------
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: truncated ({what})")]
+    Truncated { path: PathBuf, what: String },
+    #[error("{path}: bad IDX magic number {found:#010x}, expected {expected:#010x} ({kind})")]
+    BadMagic {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+        kind: &'static str,
+    },
+    #[error("{path}: bad dimensions {found:?}, expected {expected}")]
+    BadDimensions {
+        path: PathBuf,
+        found: Vec<u32>,
+        expected: String,
+    },
+    #[error("{path}: label {label} at index {index} is out of range 0..=9")]
+    LabelOutOfRange {
+        path: PathBuf,
+        index: usize,
+        label: u8,
+    },
+    #[error("{images}: {n_images} images but {labels} has {n_labels} labels")]
+    CountMismatch {
+        images: PathBuf,
+        n_images: usize,
+        labels: PathBuf,
+        n_labels: usize,
+    },
+    #[error("{path}: SHA-256 of the decompressed payload is {got}, expected {expected}")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        got: String,
+    },
+    #[error("{url}: download failed: {reason}")]
+    Download { url: String, reason: String },
+    #[error("Fashion-MNIST not found. Looked in:\n{}\n{download}\nFix: install the Debian package `dataset-fashion-mnist`, or set FASHION_MNIST_DIR (or --data-dir) to a folder holding the four files (.gz or raw)", looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
+    DataNotFound {
+        looked: Vec<PathBuf>,
+        download: String,
+    },
+
+    // ---- config ----------------------------------------------------------------------------
+    #[error("{origin}: invalid config: {field}: {reason}")]
+    Config {
+        origin: String,
+        field: String,
+        reason: String,
+    },
+    #[error("{path}: TOML syntax error: {message}")]
+    Toml { path: PathBuf, message: String },
+
+    // ---- numerics --------------------------------------------------------------------------
+    #[error("libtorch error in {op}: {source}")]
+    Torch {
+        op: String,
+        #[source]
+        source: tch::TchError,
+    },
+    #[error("determinism: {0}")]
+    Determinism(String),
+
+    // ---- artifacts -------------------------------------------------------------------------
+    #[error("{path}: HDF5 error at {object}: {message}")]
+    Hdf5 {
+        path: PathBuf,
+        object: String,
+        message: String,
+    },
+    #[error("{path}: not a three-factors artifact: {reason}")]
+    NotAnArtifact { path: PathBuf, reason: String },
+    #[error("{path}: content hash mismatch: stored {stored}, recomputed {recomputed}")]
+    ContentHashMismatch {
+        path: PathBuf,
+        stored: String,
+        recomputed: String,
+    },
+
+    // ---- golden / repro --------------------------------------------------------------------
+    #[error("{path}: {reason}")]
+    Golden { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn config(
+        origin: impl Into<String>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            origin: origin.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn torch(op: impl Into<String>) -> impl FnOnce(tch::TchError) -> Self {
+        let op = op.into();
+        move |source| Error::Torch { op, source }
+    }
+
+    pub fn hdf5(
+        path: impl Into<PathBuf>,
+        object: impl Into<String>,
+    ) -> impl FnOnce(hdf5::Error) -> Self {
+        let (path, object) = (path.into(), object.into());
+        move |e| Error::Hdf5 {
+            path,
+            object,
+            message: e.to_string(),
+        }
+    }
+}

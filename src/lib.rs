@@ -1,0 +1,10 @@
+//! three-factors: a reproducible harness for "Three Factors Influencing Minima in SGD"
+//! (Jastrzębski et al.). The pipeline, one module per stage:
+//!
+//! `data → model → train → curvature → artifact → check → report`, plus `bench` and
+//! `determinism`. `config` holds experiments declared as TOML data.
+pub mod data;
+pub mod determinism;
+pub mod error;
+
+pub use error::{Error, Result};

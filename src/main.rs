@@ -1,0 +1,24 @@
+//! The `three-factors` binary: parse arguments, resolve them into a validated plan, call the
+//! library, and map the outcome to an exit code (0 ok, 1 regression or mismatch, 2 error).
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Before anything can touch libtorch: the numerics caps and the CUDA workspace setting are
+    // read lazily by libtorch's first kernel, so they go into the environment while this process
+    // is still single-threaded.
+    let args = cli::parse();
+    // SAFETY: no other thread exists yet.
+    unsafe {
+        args.numerics_caps().apply_to_env();
+        three_factors::determinism::apply_cuda_env();
+    }
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Helpers for tests that drive the real binary in a fresh temporary directory.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_three-factors");
+pub const SYSTEM_DATA: &str = "/usr/share/datasets/fashion-mnist";
+
+pub struct Run {
+    pub cmd: String,
+    pub dir: PathBuf,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    /// Asserts the exit code; on failure prints the command, the directory and both streams.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        if self.code() != code {
+            panic!(
+                "expected exit {code}, got {}\ncommand: {}\ndir: {}\n--- stdout\n{}\n--- stderr\n{}",
+                self.code(),
+                self.cmd,
+                self.dir.display(),
+                self.stdout(),
+                self.stderr()
+            );
+        }
+        self
+    }
+}
+
+/// Runs the binary in `dir` with `args` and extra environment variables. The caller's
+/// XDG cache is never touched: XDG_CACHE_HOME points into `dir` unless `env` overrides it.
+pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).args(args);
+    c.env("XDG_CACHE_HOME", dir.join(".cache"));
+    c.env_remove("FASHION_MNIST_DIR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let cmd = format!(
+        "{} {} {}",
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        BIN,
+        args.join(" ")
+    );
+    let out = c.output().expect("spawn three-factors");
+    Run {
+        cmd,
+        dir: dir.to_path_buf(),
+        out,
+    }
+}
