@@ -1,0 +1,393 @@
+//! Experiments as data: the resolved configuration of one run (everything its numbers depend on
+//! besides the platform), read from and written to TOML, validated before anything runs.
+use crate::data::SplitSpec;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Learning-rate / batch-size schedules (Table 1 and Fig. 1 of the paper). In every cyclic
+/// schedule the maximum is 5× the minimum, and both start a cycle at the high-noise end:
+/// cyclic learning rates move η between `lr` and `lr/5`; the cyclic batch size moves S between
+/// `batch_size` and `5·batch_size`; so both span the same range of η/S.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    Constant,
+    /// η multiplied by `decay_factor` every `decay_every` epochs.
+    StepDecay,
+    /// η = lr for the first half of each cycle, lr/5 for the second.
+    CyclicLrDiscrete,
+    /// η falls linearly from lr to lr/5 over half a cycle and rises back over the other half.
+    CyclicLrTriangular,
+    /// S = batch_size for the first half of each cycle, 5·batch_size for the second.
+    CyclicBatchDiscrete,
+}
+
+impl ScheduleKind {
+    pub const ALL: [ScheduleKind; 5] = [
+        ScheduleKind::Constant,
+        ScheduleKind::StepDecay,
+        ScheduleKind::CyclicLrDiscrete,
+        ScheduleKind::CyclicLrTriangular,
+        ScheduleKind::CyclicBatchDiscrete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::Constant => "constant",
+            ScheduleKind::StepDecay => "step_decay",
+            ScheduleKind::CyclicLrDiscrete => "cyclic_lr_discrete",
+            ScheduleKind::CyclicLrTriangular => "cyclic_lr_triangular",
+            ScheduleKind::CyclicBatchDiscrete => "cyclic_batch_discrete",
+        }
+    }
+}
+
+impl fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ScheduleKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown schedule '{s}' (expected one of: {})",
+                    Self::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// How Hessian-vector products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HvpMethod {
+    /// Double backward through autograd (exact up to rounding).
+    Exact,
+    /// Central differences of gradients, (∇L(θ+εv) − ∇L(θ−εv)) / 2ε (Wu et al. 2017; the paper).
+    FiniteDifference,
+}
+
+impl HvpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HvpMethod::Exact => "exact",
+            HvpMethod::FiniteDifference => "finite_difference",
+        }
+    }
+}
+
+impl FromStr for HvpMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "exact" => Ok(HvpMethod::Exact),
+            "finite_difference" => Ok(HvpMethod::FiniteDifference),
+            _ => Err(format!(
+                "unknown HVP method '{s}' (expected exact or finite_difference)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdConfig {
+    /// Learning rate η (> 0).
+    pub lr: f64,
+    /// Batch size S.
+    pub batch_size: usize,
+    pub epochs: usize,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_schedule")]
+    pub schedule: ScheduleKind,
+    /// Cycle length in epochs for cyclic schedules.
+    #[serde(default = "default_cycle")]
+    pub cycle_epochs: usize,
+    /// Step decay: multiply η by `decay_factor` every `decay_every` epochs.
+    #[serde(default = "default_decay_every")]
+    pub decay_every: usize,
+    #[serde(default = "default_decay_factor")]
+    pub decay_factor: f64,
+}
+
+fn default_schedule() -> ScheduleKind {
+    ScheduleKind::Constant
+}
+fn default_cycle() -> usize {
+    10
+}
+fn default_decay_every() -> usize {
+    25
+}
+fn default_decay_factor() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurvatureConfig {
+    /// Size of the fixed, seeded evaluation subset of the training set. PyHessian's maintainers
+    /// found ~4096 samples necessary for a stable top eigenvalue (PyHessian issue #5).
+    pub eval_samples: usize,
+    pub hvp: HvpMethod,
+    /// Finite-difference step relative to ‖θ‖ (ε = fd_eps·‖θ‖/‖v‖). float32 rounding favours
+    /// ≈ eps^(1/3) ≈ 5e-3 (pytorch-hessian-eigenthings); smaller steps lose digits.
+    #[serde(default = "default_fd_eps")]
+    pub fd_eps: f64,
+    /// Power iteration stops when |λ_k − λ_{k−1}| ≤ tol·|λ_k| (PyHessian: 1e-3) or after
+    /// `power_max_iters` iterations (PyHessian: 100).
+    pub power_tol: f64,
+    pub power_max_iters: usize,
+    /// Gaussian probes for ‖H‖_F² = E‖Hv‖².
+    pub frobenius_probes: usize,
+    /// Rademacher probes for Hutchinson's Tr(H) = E[zᵀHz].
+    pub trace_probes: usize,
+}
+
+fn default_fd_eps() -> f64 {
+    5e-3
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Which experiment and profile this run belongs to ("fig3"/"quick", or "adhoc"/"cli").
+    pub experiment: String,
+    pub profile: String,
+    /// Hidden width h of the 784→h→h→h→10 MLP (the paper: 512).
+    pub width: usize,
+    pub split: SplitSpec,
+    pub sgd: SgdConfig,
+    pub curvature: CurvatureConfig,
+    pub seed: u64,
+    /// Intra-op threads; part of the platform class (reduction order depends on it).
+    pub threads: usize,
+    /// "cpu" or "cuda:N".
+    pub device: String,
+}
+
+impl RunConfig {
+    /// A small but complete configuration, the base for `three-factors run` without a config.
+    pub fn adhoc() -> Self {
+        RunConfig {
+            experiment: "adhoc".into(),
+            profile: "cli".into(),
+            width: 128,
+            split: SplitSpec {
+                train: 5000,
+                val: 1000,
+                test: 1000,
+            },
+            sgd: SgdConfig {
+                lr: 0.05,
+                batch_size: 128,
+                epochs: 5,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                schedule: ScheduleKind::Constant,
+                cycle_epochs: default_cycle(),
+                decay_every: default_decay_every(),
+                decay_factor: default_decay_factor(),
+            },
+            curvature: CurvatureConfig {
+                eval_samples: 1024,
+                hvp: HvpMethod::Exact,
+                fd_eps: default_fd_eps(),
+                power_tol: 1e-3,
+                power_max_iters: 100,
+                frobenius_probes: 8,
+                trace_probes: 8,
+            },
+            seed: 0,
+            threads: 1,
+            device: "cpu".into(),
+        }
+    }
+
+    pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
+        let cfg: RunConfig = toml::from_str(text).map_err(|e| Error::Toml {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        cfg.validate(&origin.display().to_string())?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("RunConfig serialises")
+    }
+
+    pub fn device(&self) -> Result<tch::Device> {
+        parse_device(&self.device).map_err(|r| Error::config("run", "device", r))
+    }
+
+    /// η/S, the noise scale the paper is about.
+    pub fn eta_over_s(&self) -> f64 {
+        self.sgd.lr / self.sgd.batch_size as f64
+    }
+
+    /// Rejects configurations that cannot run, naming the field; `origin` names the source.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |field: &str, reason: String| Err(Error::config(origin, field, reason));
+        let s = &self.sgd;
+        if !(s.lr.is_finite() && s.lr > 0.0) {
+            return bad("sgd.lr", format!("learning rate must be > 0, got {}", s.lr));
+        }
+        if s.batch_size < 2 {
+            return bad(
+                "sgd.batch_size",
+                format!(
+                    "must be ≥ 2 (BatchNorm needs two samples), got {}",
+                    s.batch_size
+                ),
+            );
+        }
+        let max_batch = if s.schedule == ScheduleKind::CyclicBatchDiscrete {
+            5 * s.batch_size
+        } else {
+            s.batch_size
+        };
+        if max_batch > self.split.train {
+            return bad(
+                "sgd.batch_size",
+                format!(
+                    "batch size {max_batch} exceeds the {} training samples",
+                    self.split.train
+                ),
+            );
+        }
+        if s.epochs == 0 {
+            return bad("sgd.epochs", "must be ≥ 1".into());
+        }
+        if !(0.0..1.0).contains(&s.momentum) {
+            return bad(
+                "sgd.momentum",
+                format!("must be in [0, 1), got {}", s.momentum),
+            );
+        }
+        if s.weight_decay < 0.0 {
+            return bad(
+                "sgd.weight_decay",
+                format!("must be ≥ 0, got {}", s.weight_decay),
+            );
+        }
+        if s.cycle_epochs < 2 {
+            return bad("sgd.cycle_epochs", "must be ≥ 2".into());
+        }
+        if self.width == 0 {
+            return bad("width", "must be ≥ 1".into());
+        }
+        if self.split.val == 0 || self.split.test == 0 {
+            return bad("split", "val and test must be ≥ 1".into());
+        }
+        let c = &self.curvature;
+        if c.eval_samples < 2 || c.eval_samples > self.split.train {
+            return bad(
+                "curvature.eval_samples",
+                format!(
+                    "must be in 2..={} (the training set), got {}",
+                    self.split.train, c.eval_samples
+                ),
+            );
+        }
+        if !(c.power_tol > 0.0) || c.power_max_iters == 0 {
+            return bad(
+                "curvature.power_tol",
+                "tolerance must be > 0 and max iterations ≥ 1".into(),
+            );
+        }
+        if c.frobenius_probes < 2 || c.trace_probes < 2 {
+            return bad(
+                "curvature",
+                "frobenius_probes and trace_probes must be ≥ 2 (for a standard error)".into(),
+            );
+        }
+        if !(c.fd_eps > 0.0) {
+            return bad("curvature.fd_eps", format!("must be > 0, got {}", c.fd_eps));
+        }
+        if self.threads == 0 {
+            return bad("threads", "must be ≥ 1".into());
+        }
+        parse_device(&self.device).map_err(|r| Error::config(origin, "device", r))?;
+        Ok(())
+    }
+
+    /// A short stable name for the run's artifact: `lr0.05_bs128_seed0`.
+    pub fn run_name(&self) -> String {
+        format!(
+            "lr{}_bs{}_seed{}",
+            self.sgd.lr, self.sgd.batch_size, self.seed
+        )
+    }
+}
+
+pub fn parse_device(s: &str) -> Result<tch::Device, String> {
+    match s {
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => Ok(tch::Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(tch::Device::Cuda)
+            .ok_or_else(|| format!("unknown device '{s}' (expected cpu, cuda or cuda:N)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip() {
+        let c = RunConfig::adhoc();
+        let back = RunConfig::from_toml(&c.to_toml(), std::path::Path::new("x.toml")).unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn schedule_names_round_trip() {
+        for k in ScheduleKind::ALL {
+            assert_eq!(k.as_str().parse::<ScheduleKind>().unwrap(), k);
+        }
+        assert!("sawtooth"
+            .parse::<ScheduleKind>()
+            .unwrap_err()
+            .contains("cyclic_batch_discrete"));
+    }
+
+    #[test]
+    fn nonsense_is_rejected_naming_the_field() {
+        let mut c = RunConfig::adhoc();
+        c.sgd.lr = 0.0;
+        assert!(c.validate("t").unwrap_err().to_string().contains("sgd.lr"));
+        let mut c = RunConfig::adhoc();
+        c.sgd.batch_size = 100_000;
+        assert!(c
+            .validate("t")
+            .unwrap_err()
+            .to_string()
+            .contains("exceeds the 5000 training samples"));
+        let text = RunConfig::adhoc()
+            .to_toml()
+            .replace("schedule = \"constant\"", "schedule = \"sawtooth\"");
+        let e = RunConfig::from_toml(&text, std::path::Path::new("bad.toml")).unwrap_err();
+        assert!(
+            matches!(e, Error::Toml { .. }) && e.to_string().contains("bad.toml"),
+            "{e}"
+        );
+        let text = RunConfig::adhoc().to_toml().replace("seed = 0\n", "");
+        let e = RunConfig::from_toml(&text, std::path::Path::new("m.toml")).unwrap_err();
+        assert!(e.to_string().contains("missing field `seed`"), "{e}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Stage 2 — model: the paper's 4-layer batch-normalised ReLU MLP (784→h→h→h→10, BatchNorm1d +
+//! ReLU after each hidden linear layer), held as named tensors so that parameter paths
+//! (`l1.weight`, `bn1.running_mean`, ...) are reused verbatim as HDF5 dataset names and golden
+//! keys. Input: widths and a seed; output: parameters, buffers, a functional forward pass.
+use crate::determinism::Rng;
+use tch::{Device, Kind, Tensor};
+
+/// BatchNorm constants, PyTorch's defaults.
+pub const BN_MOMENTUM: f64 = 0.1;
+pub const BN_EPS: f64 = 1e-5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MlpShape {
+    pub input: usize,
+    pub width: usize,
+    pub classes: usize,
+    /// Hidden linear layers, each followed by BatchNorm and ReLU (the paper: 3).
+    pub hidden: usize,
+}
+
+impl MlpShape {
+    /// The paper's Fashion-MNIST model at width `width`.
+    pub fn fashion(width: usize) -> Self {
+        MlpShape {
+            input: crate::data::PIXELS,
+            width,
+            classes: crate::data::CLASSES,
+            hidden: 3,
+        }
+    }
+}
+
+/// Whether BatchNorm uses batch statistics (and updates its running averages) or the running
+/// averages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+pub struct Mlp {
+    pub shape: MlpShape,
+    /// Trainable parameters (`requires_grad`), in a fixed order: per hidden layer `l{i}.weight`,
+    /// `l{i}.bias`, `bn{i}.weight`, `bn{i}.bias`; then the output layer's weight and bias.
+    pub params: Vec<(String, Tensor)>,
+    /// BatchNorm running statistics: `bn{i}.running_mean`, `bn{i}.running_var`.
+    pub buffers: Vec<(String, Tensor)>,
+}
+
+impl Mlp {
+    /// Builds the model with PyTorch's default initialisation (Linear: weight and bias uniform in
+    /// ±1/√fan_in; BatchNorm: weight 1, bias 0), drawn from the project RNG on the CPU and then
+    /// moved, so a seed gives the same initial model on every device.
+    pub fn new(shape: MlpShape, seed: u64, kind: Kind, device: Device) -> Mlp {
+        let mut rng = Rng::stream(seed, "init");
+        let mut params = Vec::new();
+        let mut buffers = Vec::new();
+        let mut uniform =
+            |name: String, dims: &[usize], fan_in: usize, out: &mut Vec<(String, Tensor)>| {
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let n: usize = dims.iter().product();
+                let v: Vec<f64> = (0..n)
+                    .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
+                    .collect();
+                let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+                out.push((name, Tensor::from_slice(&v).view(dims.as_slice())));
+            };
+        let mut fan_in = shape.input;
+        for i in 1..=shape.hidden {
+            uniform(
+                format!("l{i}.weight"),
+                &[shape.width, fan_in],
+                fan_in,
+                &mut params,
+            );
+            uniform(format!("l{i}.bias"), &[shape.width], fan_in, &mut params);
+            params.push((
+                format!("bn{i}.weight"),
+                Tensor::ones([shape.width as i64], (Kind::Double, Device::Cpu)),
+            ));
+            params.push((
+                format!("bn{i}.bias"),
+                Tensor::zeros([shape.width as i64], (Kind::Double, Device::Cpu)),
+            ));
+            buffers.push((
+                format!("bn{i}.running_mean"),
+                Tensor::zeros([shape.width as i64], (Kind::Double, Device::Cpu)),
+            ));
+            buffers.push((
+                format!("bn{i}.running_var"),
+                Tensor::ones([shape.width as i64], (Kind::Double, Device::Cpu)),
+            ));
+            fan_in = shape.width;
+        }
+        let o = shape.hidden + 1;
+        uniform(
+            format!("l{o}.weight"),
+            &[shape.classes, fan_in],
+            fan_in,
+            &mut params,
+        );
+        uniform(format!("l{o}.bias"), &[shape.classes], fan_in, &mut params);
+        let prep = |(n, t): (String, Tensor), grad: bool| {
+            (n, t.to_kind(kind).to_device(device).set_requires_grad(grad))
+        };
+        Mlp {
+            shape,
+            params: params.into_iter().map(|p| prep(p, true)).collect(),
+            buffers: buffers.into_iter().map(|b| prep(b, false)).collect(),
+        }
+    }
+
+    pub fn param_tensors(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, t)| t.shallow_clone()).collect()
+    }
+
+    /// Total number of trainable parameters, D.
+    pub fn num_params(&self) -> i64 {
+        self.params.iter().map(|(_, t)| t.numel() as i64).sum()
+    }
+
+    /// Forward pass with this model's own parameters.
+    ///
+    /// # Shapes
+    /// `x`: `[n, input]` → logits `[n, classes]`.
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        let p: Vec<&Tensor> = self.params.iter().map(|(_, t)| t).collect();
+        self.forward_with(&p, x, mode)
+    }
+
+    /// Forward pass with explicit parameters (same order as `params`), for finite-difference
+    /// Hessian-vector products that evaluate the loss at perturbed parameters. In `Train` mode
+    /// the BatchNorm running averages are updated in place.
+    ///
+    /// # Shapes
+    /// `x`: `[n, input]` → logits `[n, classes]`.
+    pub fn forward_with(&self, p: &[&Tensor], x: &Tensor, mode: Mode) -> Tensor {
+        let mut h = x.shallow_clone();
+        for i in 0..self.shape.hidden {
+            let (w, b, g, beta) = (p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3]);
+            h = h.linear(w, Some(b));
+            h = Tensor::batch_norm(
+                &h,
+                Some(g),
+                Some(beta),
+                Some(&self.buffers[2 * i].1),
+                Some(&self.buffers[2 * i + 1].1),
+                mode == Mode::Train,
+                BN_MOMENTUM,
+                BN_EPS,
+                false,
+            );
+            h = h.relu();
+        }
+        let o = 4 * self.shape.hidden;
+        h.linear(p[o], Some(p[o + 1]))
+    }
+
+    /// Every named tensor (parameters then buffers), as stored in artifacts.
+    pub fn named_tensors(&self) -> impl Iterator<Item = &(String, Tensor)> {
+        self.params.iter().chain(self.buffers.iter())
+    }
+}
+
+/// Mean cross-entropy of `logits` against class indices `y`, in the logits' own precision
+/// (tch's `cross_entropy_for_logits` always computes in float32).
+///
+/// # Shapes
+/// `logits`: `[n, classes]`, `y`: `[n]` int64 → `[]`.
+pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0)
+}
+
+/// Mean cross-entropy and accuracy of `logits` against `y`.
+///
+/// # Shapes
+/// `logits`: `[n, classes]`, `y`: `[n]` int64.
+pub fn loss_and_accuracy(logits: &Tensor, y: &Tensor) -> (Tensor, f64) {
+    let loss = cross_entropy(logits, y);
+    let acc = logits
+        .argmax(-1, false)
+        .eq_tensor(y)
+        .to_kind(Kind::Double)
+        .mean(Kind::Double)
+        .double_value(&[]);
+    (loss, acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_names_and_count() {
+        let m = Mlp::new(MlpShape::fashion(16), 0, Kind::Float, Device::Cpu);
+        let names: Vec<&str> = m.named_tensors().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            &names[..4],
+            &["l1.weight", "l1.bias", "bn1.weight", "bn1.bias"]
+        );
+        assert_eq!(&names[12..14], &["l4.weight", "l4.bias"]);
+        assert_eq!(names.last(), Some(&"bn3.running_var"));
+        // 784·16+16 + 3·(16·16+16 − 272 + 272)… written out: l1 12560, bn 32 each, l2/l3 272, l4 170.
+        assert_eq!(m.num_params(), 12560 + 32 + 272 + 32 + 272 + 32 + 170);
+    }
+
+    #[test]
+    fn same_seed_same_init_different_seed_different() {
+        let a = Mlp::new(MlpShape::fashion(8), 1, Kind::Float, Device::Cpu);
+        let b = Mlp::new(MlpShape::fashion(8), 1, Kind::Float, Device::Cpu);
+        let c = Mlp::new(MlpShape::fashion(8), 2, Kind::Float, Device::Cpu);
+        assert!(a.params[0].1.equal(&b.params[0].1));
+        assert!(!a.params[0].1.equal(&c.params[0].1));
+        let bound = 1.0 / (784f64).sqrt();
+        assert!(a.params[0].1.abs().max().double_value(&[]) <= bound);
+    }
+}

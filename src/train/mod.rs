@@ -1,0 +1,179 @@
+//! Stage 3 — train: minibatch SGD (η, S, momentum, weight decay, schedule) on the model, batch
+//! order from the project RNG, per-epoch curves. Input: a [`Split`], a model and an
+//! [`SgdConfig`]; output: [`Curves`] and the trained model.
+mod schedule;
+
+pub use schedule::{batch_size_at, lr_at};
+
+use crate::config::SgdConfig;
+use crate::data::{index_tensor, Split, Subset};
+use crate::determinism::Rng;
+use crate::error::{Error, Result};
+use crate::model::{loss_and_accuracy, Mlp, Mode};
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+/// Per-epoch measurements. Train loss/accuracy are the averages over the epoch's minibatches
+/// (BatchNorm in train mode, as the optimiser saw them); validation uses BatchNorm's running
+/// averages (eval mode).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curves {
+    pub epoch: Vec<i64>,
+    pub train_loss: Vec<f64>,
+    pub train_acc: Vec<f64>,
+    pub val_loss: Vec<f64>,
+    pub val_acc: Vec<f64>,
+    pub lr: Vec<f64>,
+    pub batch_size: Vec<i64>,
+    /// Seconds since the start of training (excluded from the content hash).
+    pub wall_time_s: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trained {
+    pub curves: Curves,
+    /// The loss became NaN or infinite; training stopped at that epoch (the paper's `*`).
+    pub diverged: bool,
+}
+
+/// Evaluation chunk: bounds memory for large validation/test sets.
+const EVAL_CHUNK: i64 = 4096;
+
+/// Loss and accuracy of the model on `data` with BatchNorm in eval mode.
+pub fn evaluate(model: &Mlp, data: &Subset) -> (f64, f64) {
+    tch::no_grad(|| {
+        let n = data.len() as i64;
+        let (mut loss, mut correct) = (0.0, 0.0);
+        let mut start = 0;
+        while start < n {
+            let len = EVAL_CHUNK.min(n - start);
+            let x = data.x.narrow(0, start, len);
+            let y = data.y.narrow(0, start, len);
+            let logits = model.forward(&x, Mode::Eval);
+            let (l, acc) = loss_and_accuracy(&logits, &y);
+            loss += l.double_value(&[]) * len as f64;
+            correct += acc * len as f64;
+            start += len;
+        }
+        (loss / n as f64, correct / n as f64)
+    })
+}
+
+/// SGD state: one momentum buffer per parameter (PyTorch's convention:
+/// v ← μv + g + λθ; θ ← θ − ηv).
+pub struct Sgd {
+    momentum: f64,
+    weight_decay: f64,
+    velocity: Vec<Option<Tensor>>,
+}
+
+impl Sgd {
+    pub fn new(cfg: &SgdConfig, n_params: usize) -> Self {
+        Sgd {
+            momentum: cfg.momentum,
+            weight_decay: cfg.weight_decay,
+            velocity: (0..n_params).map(|_| None).collect(),
+        }
+    }
+
+    /// One step: forward on the batch (BatchNorm in train mode), backward, update. Returns the
+    /// batch loss tensor (detached) and the logits for accuracy.
+    ///
+    /// # Shapes
+    /// `x`: `[S, input]`, `y`: `[S]`.
+    pub fn step(
+        &mut self,
+        model: &Mlp,
+        x: &Tensor,
+        y: &Tensor,
+        lr: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        let logits = model.forward(x, Mode::Train);
+        let loss = logits
+            .f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0)
+            .map_err(Error::torch("cross_entropy"))?;
+        let params = model.param_tensors();
+        let grads = Tensor::f_run_backward(&[&loss], &params, false, false)
+            .map_err(Error::torch("backward"))?;
+        tch::no_grad(|| -> Result<()> {
+            for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+                let mut d = if self.weight_decay != 0.0 {
+                    g + p * self.weight_decay
+                } else {
+                    g
+                };
+                if self.momentum != 0.0 {
+                    d = match self.velocity[i].take() {
+                        Some(v) => v * self.momentum + d,
+                        None => d,
+                    };
+                    self.velocity[i] = Some(d.shallow_clone());
+                }
+                let mut p = p.shallow_clone();
+                p.f_sub_(&(d * lr)).map_err(Error::torch("sgd update"))?;
+            }
+            Ok(())
+        })?;
+        Ok((loss.detach(), logits.detach()))
+    }
+}
+
+/// Trains `model` in place on `split.train` for `cfg.epochs` epochs. `on_epoch` is called after
+/// each epoch with the curves so far (for progress display and checkpoints).
+pub fn train(
+    model: &Mlp,
+    split: &Split,
+    cfg: &SgdConfig,
+    seed: u64,
+    mut on_epoch: impl FnMut(&Curves),
+) -> Result<Trained> {
+    let n = split.train.len();
+    let device = split.train.x.device();
+    let mut rng = Rng::stream(seed, "batches");
+    let mut sgd = Sgd::new(cfg, model.params.len());
+    let mut curves = Curves::default();
+    let start = Instant::now();
+    let mut diverged = false;
+    for epoch in 0..cfg.epochs {
+        let s = batch_size_at(cfg, epoch);
+        // Drop the last partial batch: every step sees exactly S samples, so the gradient
+        // noise is set by η/S and BatchNorm never sees a batch of one.
+        let steps = n / s;
+        let order = rng.permutation(n);
+        let order = index_tensor(&order[..steps * s], device);
+        let (mut loss_sum, mut correct) = (
+            Tensor::zeros([], (Kind::Double, device)),
+            Tensor::zeros([], (Kind::Double, device)),
+        );
+        for k in 0..steps {
+            let lr = lr_at(cfg, epoch as f64 + k as f64 / steps as f64);
+            let idx = order.narrow(0, (k * s) as i64, s as i64);
+            let batch = split.train.select(&idx);
+            let (loss, logits) = sgd.step(model, &batch.x, &batch.y, lr)?;
+            // Accumulate on the device; one host sync per epoch, not per step.
+            loss_sum += loss.to_kind(Kind::Double);
+            correct += logits
+                .argmax(-1, false)
+                .eq_tensor(&batch.y)
+                .to_kind(Kind::Double)
+                .sum(Kind::Double);
+        }
+        let train_loss = loss_sum.double_value(&[]) / steps as f64;
+        let train_acc = correct.double_value(&[]) / (steps * s) as f64;
+        let (val_loss, val_acc) = evaluate(model, &split.val);
+        curves.epoch.push(epoch as i64 + 1);
+        curves.train_loss.push(train_loss);
+        curves.train_acc.push(train_acc);
+        curves.val_loss.push(val_loss);
+        curves.val_acc.push(val_acc);
+        curves.lr.push(lr_at(cfg, epoch as f64));
+        curves.batch_size.push(s as i64);
+        curves.wall_time_s.push(start.elapsed().as_secs_f64());
+        on_epoch(&curves);
+        if !train_loss.is_finite() || !val_loss.is_finite() {
+            diverged = true;
+            break;
+        }
+    }
+    Ok(Trained { curves, diverged })
+}
