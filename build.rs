@@ -6,6 +6,20 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/determinism/shim.cpp");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-env-changed=THREE_FACTORS_GIT_COMMIT");
+    // The commit is provenance only (never hashed); a build outside git says "unknown".
+    let commit = std::env::var("THREE_FACTORS_GIT_COMMIT").ok().or_else(|| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    });
+    if let Some(c) = commit {
+        println!("cargo:rustc-env=THREE_FACTORS_GIT_COMMIT={c}");
+    }
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let lib = PathBuf::from(
         std::env::var("DEP_TCH_LIBTORCH_LIB")

@@ -3,12 +3,14 @@
 //!
 //! `data → model → train → curvature → artifact → check → report`, plus `bench` and
 //! `determinism`. `config` holds experiments declared as TOML data.
+pub mod artifact;
 pub mod config;
 pub mod curvature;
 pub mod data;
 pub mod determinism;
 pub mod error;
 pub mod model;
+pub mod repro;
 pub mod train;
 
 pub use error::{Error, Result};

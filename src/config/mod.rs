@@ -1,5 +1,9 @@
 //! Experiments as data: the resolved configuration of one run (everything its numbers depend on
 //! besides the platform), read from and written to TOML, validated before anything runs.
+mod experiment;
+
+pub use experiment::{Experiment, Grid, GridPoint, Profile};
+
 use crate::data::SplitSpec;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -162,8 +166,11 @@ fn default_fd_eps() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Which experiment and profile this run belongs to ("fig3"/"quick", or "adhoc"/"cli").
+    /// Which experiment and profile this run belongs to ("fig3"/"quick", or "adhoc"/"cli");
+    /// filled in when a profile is resolved.
+    #[serde(default)]
     pub experiment: String,
+    #[serde(default)]
     pub profile: String,
     /// Hidden width h of the 784→h→h→h→10 MLP (the paper: 512).
     pub width: usize,
@@ -301,7 +308,7 @@ impl RunConfig {
                 ),
             );
         }
-        if !(c.power_tol > 0.0) || c.power_max_iters == 0 {
+        if c.power_tol.is_nan() || c.power_tol <= 0.0 || c.power_max_iters == 0 {
             return bad(
                 "curvature.power_tol",
                 "tolerance must be > 0 and max iterations ≥ 1".into(),
@@ -313,7 +320,7 @@ impl RunConfig {
                 "frobenius_probes and trace_probes must be ≥ 2 (for a standard error)".into(),
             );
         }
-        if !(c.fd_eps > 0.0) {
+        if c.fd_eps.is_nan() || c.fd_eps <= 0.0 {
             return bad("curvature.fd_eps", format!("must be > 0, got {}", c.fd_eps));
         }
         if self.threads == 0 {

@@ -4,12 +4,14 @@ use crate::config::HvpMethod;
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
+/// L(θ') for parameters θ' in the same order and shapes as the objective's `params`.
+pub type LossFn<'a> = Box<dyn Fn(&[&Tensor]) -> Tensor + 'a>;
+
 /// A scalar function of parameters: the thing whose Hessian is measured.
 pub struct Objective<'a> {
     /// The point θ (each `requires_grad`).
     pub params: Vec<Tensor>,
-    /// L(θ') for parameters θ' in the same order and shapes as `params`.
-    pub loss: Box<dyn Fn(&[&Tensor]) -> Tensor + 'a>,
+    pub loss: LossFn<'a>,
 }
 
 impl Objective<'_> {

@@ -36,7 +36,7 @@ fn trained_small_model(kind: Kind) -> (Mlp, Subset) {
     let cfg = crate::config::RunConfig::adhoc().sgd;
     let mut sgd = crate::train::Sgd::new(&cfg, model.params.len());
     for _ in 0..200 {
-        sgd.step(&model, &data.x, &data.y, 0.05).unwrap();
+        let _ = sgd.step(&model, &data.x, &data.y, 0.05).unwrap();
     }
     (model, data)
 }

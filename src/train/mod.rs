@@ -110,7 +110,7 @@ impl Sgd {
                     self.velocity[i] = Some(d.shallow_clone());
                 }
                 let mut p = p.shallow_clone();
-                p.f_sub_(&(d * lr)).map_err(Error::torch("sgd update"))?;
+                let _ = p.f_sub_(&(d * lr)).map_err(Error::torch("sgd update"))?;
             }
             Ok(())
         })?;

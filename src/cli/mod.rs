@@ -4,7 +4,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use three_factors::data::{self, FashionMnist, Lookup};
+
+mod run;
+
+use three_factors::data::{FashionMnist, Lookup};
 use three_factors::determinism::NumericsCaps;
 
 #[derive(Parser, Debug)]
@@ -36,6 +39,81 @@ pub enum Command {
     /// Fashion-MNIST: locate, verify and report the four files.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train one configuration, measure its curvature, write one HDF5 artifact.
+    #[command(args_override_self = true, allow_negative_numbers = true)]
+    Run(Box<RunArgs>),
+    /// Print an artifact's provenance, final metrics and whether its content hash verifies.
+    Inspect {
+        /// Artifact files (.h5).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Overrides on top of `--config`/`--profile` (or the built-in ad-hoc defaults).
+#[derive(clap::Args, Debug, Default)]
+pub struct RunArgs {
+    /// A complete run config (TOML, as stored in artifacts as `config_toml`).
+    #[arg(long, conflicts_with = "profile")]
+    pub config: Option<PathBuf>,
+    /// Start from a profile's base config in the experiment file.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The experiment file that `--profile` refers to.
+    #[arg(long, default_value = "experiments/fig3.toml")]
+    pub experiment: PathBuf,
+    /// Learning rate η.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Batch size S.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// constant, step_decay, cyclic_lr_discrete, cyclic_lr_triangular, cyclic_batch_discrete.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    #[arg(long)]
+    pub cycle_epochs: Option<usize>,
+    /// Hidden width h.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Training samples (the first N of the seeded permutation of the 60k).
+    #[arg(long)]
+    pub train_samples: Option<usize>,
+    #[arg(long)]
+    pub val_samples: Option<usize>,
+    #[arg(long)]
+    pub test_samples: Option<usize>,
+    /// Curvature evaluation subset size.
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
+    /// exact or finite_difference.
+    #[arg(long)]
+    pub hvp: Option<String>,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Output folder (the artifact is <out>/<name>.h5) or a path ending in .h5.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Artifact name (default lr<η>_bs<S>_seed<seed>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder holding the Fashion-MNIST files.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Do not print the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,8 +131,11 @@ pub fn parse() -> Args {
 }
 
 pub fn dispatch(args: Args) -> Result<ExitCode> {
+    let caps = args.numerics_caps();
     match args.command {
         Command::Data(DataCommand::Verify { data_dir }) => data_verify(data_dir),
+        Command::Run(r) => run::run(*r, &caps),
+        Command::Inspect { files } => run::inspect(&files),
     }
 }
 
@@ -92,9 +173,4 @@ fn data_verify(data_dir: Option<PathBuf>) -> Result<ExitCode> {
         }
         Err(e) => Err(e).context("loading Fashion-MNIST"),
     }
-}
-
-#[allow(dead_code)]
-fn _unused() -> &'static str {
-    data::DEFAULT_MIRROR
 }

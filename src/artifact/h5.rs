@@ -1,0 +1,233 @@
+//! Small typed helpers over hdf5-metno: datasets and attributes written without object
+//! timestamps (so equal content gives equal files where HDF5 allows), atomic file creation, and
+//! the canonical content hash.
+use crate::error::{Error, Result};
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenUnicode};
+use hdf5::{Group, H5Type, Location};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Writes `data` with `shape` as dataset `name` in `g`.
+pub fn write<T: H5Type>(
+    path: &Path,
+    g: &Group,
+    name: &str,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
+    let err = || format!("{}/{name}", g.name().trim_end_matches('/'));
+    let ds = g
+        .new_dataset::<T>()
+        .obj_track_times(false)
+        .shape(shape)
+        .create(name)
+        .map_err(Error::hdf5(path, err()))?;
+    if !data.is_empty() {
+        ds.write_raw(data).map_err(Error::hdf5(path, err()))?;
+    }
+    Ok(())
+}
+
+pub fn scalar<T: H5Type>(path: &Path, g: &Group, name: &str, v: T) -> Result<()> {
+    write(path, g, name, &[], &[v])
+}
+
+pub fn vector<T: H5Type>(path: &Path, g: &Group, name: &str, v: &[T]) -> Result<()> {
+    write(path, g, name, &[v.len()], v)
+}
+
+pub fn group(path: &Path, parent: &Group, name: &str) -> Result<Group> {
+    parent
+        .create_group_builder()
+        .obj_track_times(false)
+        .create(name)
+        .map_err(Error::hdf5(path, name))
+}
+
+/// Writes a UTF-8 string attribute (h5py reads it as `str`).
+pub fn attr_str(path: &Path, loc: &Location, name: &str, value: &str) -> Result<()> {
+    let v: VarLenUnicode = value.parse().map_err(|e| Error::Hdf5 {
+        path: path.to_path_buf(),
+        object: format!("@{name}"),
+        message: format!("string not storable: {e:?}"),
+    })?;
+    let a = loc
+        .new_attr::<VarLenUnicode>()
+        .create(name)
+        .map_err(Error::hdf5(path, format!("@{name}")))?;
+    a.write_scalar(&v)
+        .map_err(Error::hdf5(path, format!("@{name}")))
+}
+
+pub fn read_attr_str(path: &Path, loc: &Location, name: &str) -> Result<String> {
+    let a = loc.attr(name).map_err(|_| Error::NotAnArtifact {
+        path: path.to_path_buf(),
+        reason: format!("attribute '{name}' is missing"),
+    })?;
+    Ok(a.read_scalar::<VarLenUnicode>()
+        .map_err(Error::hdf5(path, format!("@{name}")))?
+        .as_str()
+        .to_string())
+}
+
+pub fn read_f64(path: &Path, g: &Group, name: &str) -> Result<f64> {
+    g.dataset(name)
+        .and_then(|d| d.read_scalar::<f64>())
+        .map_err(Error::hdf5(
+            path,
+            format!("{}/{name}", g.name().trim_end_matches('/')),
+        ))
+}
+
+pub fn read_vec<T: H5Type>(path: &Path, g: &Group, name: &str) -> Result<Vec<T>> {
+    g.dataset(name)
+        .and_then(|d| d.read_raw::<T>())
+        .map_err(Error::hdf5(
+            path,
+            format!("{}/{name}", g.name().trim_end_matches('/')),
+        ))
+}
+
+/// Creates `dest` atomically: `fill` writes into a fresh HDF5 file under a temporary name in the
+/// same folder, which is renamed over `dest` only when `fill` succeeded. A crash or error never
+/// leaves a partial file under the final name.
+pub fn create_atomic<T>(
+    dest: &Path,
+    fill: impl FnOnce(&hdf5::File, &Path) -> Result<T>,
+) -> Result<T> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            dest.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("artifact")
+        ))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let out = {
+        let file = hdf5::File::with_options()
+            .with_fcpl(|p| p.obj_track_times(false))
+            .create(&tmp_path)
+            .map_err(Error::hdf5(&tmp_path, "/"))?;
+        let out = fill(&file, &tmp_path)?;
+        file.flush().map_err(Error::hdf5(&tmp_path, "/"))?;
+        out
+    };
+    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    Ok(out)
+}
+
+/// Every dataset under `g`, as (absolute path, dataset), recursively.
+fn datasets(path: &Path, g: &Group, out: &mut Vec<(String, hdf5::Dataset)>) -> Result<()> {
+    for name in g.member_names().map_err(Error::hdf5(path, g.name()))? {
+        if let Ok(ds) = g.dataset(&name) {
+            out.push((ds.name(), ds));
+        } else if let Ok(sub) = g.group(&name) {
+            datasets(path, &sub, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The canonical content hash: SHA-256 over, for each dataset in sorted path order (skipping
+/// `exclude`), its path, dtype, shape and little-endian bytes, then over each named string
+/// attribute of the root. It depends only on content, never on HDF5's byte layout.
+pub fn content_hash(
+    path: &Path,
+    file: &hdf5::File,
+    exclude: &[&str],
+    root_attrs: &[&str],
+) -> Result<String> {
+    let mut all = Vec::new();
+    datasets(path, file, &mut all)?;
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = Sha256::new();
+    for (name, ds) in all.iter().filter(|(n, _)| !exclude.contains(&n.as_str())) {
+        let desc = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(Error::hdf5(path, name.clone()))?;
+        let rd = Error::hdf5(path, name.clone());
+        let (tag, bytes): (&str, Vec<u8>) = match desc {
+            TypeDescriptor::Float(FloatSize::U4) => (
+                "f32",
+                ds.read_raw::<f32>()
+                    .map_err(rd)?
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
+            TypeDescriptor::Float(FloatSize::U8) => (
+                "f64",
+                ds.read_raw::<f64>()
+                    .map_err(rd)?
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
+            TypeDescriptor::Integer(IntSize::U8) => (
+                "i64",
+                ds.read_raw::<i64>()
+                    .map_err(rd)?
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
+            TypeDescriptor::Unsigned(IntSize::U1) => ("u8", ds.read_raw::<u8>().map_err(rd)?),
+            TypeDescriptor::VarLenUnicode => (
+                "str",
+                ds.read_raw::<VarLenUnicode>()
+                    .map_err(rd)?
+                    .iter()
+                    .flat_map(|s| [s.as_bytes(), b"\0"].concat())
+                    .collect(),
+            ),
+            other => {
+                return Err(Error::NotAnArtifact {
+                    path: path.to_path_buf(),
+                    reason: format!("dataset {name} has unsupported type {other:?}"),
+                })
+            }
+        };
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(tag.as_bytes());
+        h.update([0]);
+        for d in ds.shape() {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update([0xff]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    for a in root_attrs {
+        let v = read_attr_str(path, file, a)?;
+        h.update(b"@");
+        h.update(a.as_bytes());
+        h.update([0]);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    Ok(crate::data::hex(&h.finalize()))
+}
+
+/// Opens an existing file read-only, mapping "not HDF5 / truncated" to a clear error.
+pub fn open(path: &Path) -> Result<hdf5::File> {
+    if !path.exists() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    hdf5::File::open(path).map_err(|e| Error::NotAnArtifact {
+        path: PathBuf::from(path),
+        reason: format!("not a readable HDF5 file (truncated or corrupt?): {e}"),
+    })
+}

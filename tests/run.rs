@@ -1,0 +1,250 @@
+//! `run` and `inspect` through the real binary: determinism across processes, artifact
+//! contents, bad input, and what an interrupted run leaves behind.
+mod common;
+
+use common::{run_in, Run};
+use std::path::Path;
+
+/// A run small enough for a test (~1 s) that still exercises every stage.
+const SMALL: &[&str] = &[
+    "run",
+    "--width",
+    "16",
+    "--train-samples",
+    "512",
+    "--val-samples",
+    "256",
+    "--test-samples",
+    "256",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.05",
+    "--eval-samples",
+    "128",
+    "--quiet",
+];
+
+fn small(dir: &Path, extra: &[&str]) -> Run {
+    let args: Vec<&str> = SMALL.iter().chain(extra).copied().collect();
+    run_in(dir, &args, &[])
+}
+
+fn hash_of(r: &Run) -> String {
+    r.stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("content_sha256"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| panic!("no hash in output:\n{}", r.stdout()))
+}
+
+#[test]
+fn same_command_in_two_processes_gives_the_same_hash_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = small(tmp.path(), &["--out", "a"]);
+    let b = small(tmp.path(), &["--out", "b"]);
+    let c = small(tmp.path(), &["--out", "c", "--seed", "1"]);
+    for r in [&a, &b, &c] {
+        r.expect(0);
+    }
+    assert_eq!(hash_of(&a), hash_of(&b));
+    assert_ne!(hash_of(&a), hash_of(&c));
+    assert!(tmp.path().join("a/lr0.05_bs32_seed0.h5").exists());
+    assert!(tmp.path().join("c/lr0.05_bs32_seed1.h5").exists());
+}
+
+#[test]
+fn numerics_caps_take_effect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capped = small(tmp.path(), &["--out", "capped"]);
+    capped.expect(0);
+    let native = run_in(
+        tmp.path(),
+        &[&["--numerics", "native"], SMALL, &["--out", "native"]].concat(),
+        &[],
+    );
+    native.expect(0);
+    let inspect = |f: &str| run_in(tmp.path(), &["inspect", f], &[]);
+    let ci = inspect("capped/lr0.05_bs32_seed0.h5");
+    ci.expect(0);
+    assert!(
+        ci.stdout().contains("cpu_capability  AVX2"),
+        "{}",
+        ci.stdout()
+    );
+    assert!(
+        ci.stdout()
+            .contains("platform_class  cpu-x86_64-avx2-t1-libtorch2.11.0"),
+        "{}",
+        ci.stdout()
+    );
+    let ni = inspect("native/lr0.05_bs32_seed0.h5");
+    ni.expect(0);
+    // On a processor with AVX-512, ATen's native kernels sum in another order: a different hash
+    // proves the cap changed the kernels (on an AVX2-only machine both are AVX2 and equal).
+    if ni.stdout().contains("cpu_capability  AVX512") {
+        assert_ne!(hash_of(&capped), hash_of(&native));
+    } else {
+        assert_eq!(hash_of(&capped), hash_of(&native));
+    }
+}
+
+#[test]
+fn inspect_reports_provenance_metrics_and_a_verified_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = small(tmp.path(), &["--out", "x.h5"]);
+    r.expect(0);
+    let i = run_in(tmp.path(), &["inspect", "x.h5"], &[]);
+    i.expect(0);
+    let out = i.stdout();
+    for needle in [
+        "libtorch_version 2.11.0",
+        "tch_version     0.24.0",
+        "threads         1",
+        "seed            0",
+        "lambda_max",
+        "(verified)",
+    ] {
+        assert!(out.contains(needle), "missing '{needle}' in:\n{out}");
+    }
+    assert!(out.contains(&hash_of(&r)));
+}
+
+#[test]
+fn artifact_params_reload_in_an_independent_reader_with_the_recorded_accuracy() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "ci/bootstrap creates .venv with numpy and h5py"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    small(tmp.path(), &["--out", "x.h5", "--epochs", "3"]).expect(0);
+    let out = std::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/load_params.py"))
+        .arg(tmp.path().join("x.h5"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("val_acc recomputed"), "{stdout}");
+}
+
+#[test]
+fn nonsensical_configs_exit_2_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lr", "0"], "sgd.lr: learning rate must be > 0"),
+        (&["--lr", "-0.1"], "sgd.lr"),
+        (
+            &["--batch-size", "100000"],
+            "exceeds the 512 training samples",
+        ),
+        (&["--schedule", "sawtooth"], "unknown schedule 'sawtooth'"),
+        (&["--hvp", "magic"], "unknown HVP method"),
+        (&["--device", "tpu"], "unknown device 'tpu'"),
+    ];
+    for (extra, needle) in cases {
+        let r = small(tmp.path(), extra);
+        r.expect(2);
+        assert!(r.stderr().contains(needle), "{extra:?}: {}", r.stderr());
+    }
+    // A config file with a missing field and one with a syntax error.
+    let good = three_factors::config::RunConfig::adhoc().to_toml();
+    std::fs::write(
+        tmp.path().join("missing.toml"),
+        good.replace("seed = 0\n", ""),
+    )
+    .unwrap();
+    let r = run_in(tmp.path(), &["run", "--config", "missing.toml"], &[]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("missing.toml") && r.stderr().contains("missing field `seed`"),
+        "{}",
+        r.stderr()
+    );
+    std::fs::write(tmp.path().join("syntax.toml"), "width = = 3").unwrap();
+    let r = run_in(tmp.path(), &["run", "--config", "syntax.toml"], &[]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("syntax.toml: TOML syntax error"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn unwritable_output_fails_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("blocker"), "a file, not a folder").unwrap();
+    let r = small(tmp.path(), &["--out", "blocker/sub"]);
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("blocker/sub: output folder cannot be created"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("blocker")).unwrap(),
+        "a file, not a folder"
+    );
+}
+
+#[test]
+fn truncated_and_tampered_artifacts_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    small(tmp.path(), &["--out", "x.h5"]).expect(0);
+    let x = tmp.path().join("x.h5");
+
+    let bytes = std::fs::read(&x).unwrap();
+    std::fs::write(tmp.path().join("trunc.h5"), &bytes[..bytes.len() / 2]).unwrap();
+    let r = run_in(tmp.path(), &["inspect", "trunc.h5"], &[]);
+    r.expect(2);
+    assert!(r.stderr().contains("trunc.h5"), "{}", r.stderr());
+
+    std::fs::copy(&x, tmp.path().join("tampered.h5")).unwrap();
+    {
+        let f = hdf5::File::open_rw(tmp.path().join("tampered.h5")).unwrap();
+        let ds = f.dataset("params/l4.bias").unwrap();
+        let mut v = ds.read_raw::<f32>().unwrap();
+        v[0] += 1e-3;
+        ds.write_raw(&v).unwrap();
+    }
+    let r = run_in(tmp.path(), &["inspect", "tampered.h5"], &[]);
+    r.expect(1);
+    assert!(
+        r.stdout().contains("content_sha256  MISMATCH"),
+        "{}",
+        r.stdout()
+    );
+
+    let r = run_in(tmp.path(), &["inspect", "absent.h5"], &[]);
+    r.expect(2);
+    assert!(r.stderr().contains("absent.h5"), "{}", r.stderr());
+}
+
+#[test]
+fn killed_run_leaves_no_file_under_the_final_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .current_dir(tmp.path())
+        .args(SMALL)
+        .args(["--epochs", "400", "--out", "k.h5"])
+        .env("XDG_CACHE_HOME", tmp.path().join(".cache"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run should still be training"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!tmp.path().join("k.h5").exists());
+}
