@@ -4,12 +4,15 @@
 //! `data → model → train → curvature → artifact → check → report`, plus `bench` and
 //! `determinism`. `config` holds experiments declared as TOML data.
 pub mod artifact;
+pub mod atomic;
+pub mod check;
 pub mod config;
 pub mod curvature;
 pub mod data;
 pub mod determinism;
 pub mod error;
 pub mod model;
+pub mod report;
 pub mod repro;
 pub mod train;
 

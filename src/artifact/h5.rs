@@ -120,7 +120,7 @@ pub fn create_atomic<T>(
         file.flush().map_err(Error::hdf5(&tmp_path, "/"))?;
         out
     };
-    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    crate::atomic::persist(tmp, dest)?;
     Ok(out)
 }
 

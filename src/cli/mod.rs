@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod check;
+mod repro;
 mod run;
 
 use three_factors::data::{FashionMnist, Lookup};
@@ -42,12 +44,32 @@ pub enum Command {
     /// Train one configuration, measure its curvature, write one HDF5 artifact.
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
+    /// Reproduce a figure of the paper over its grid.
+    #[command(subcommand)]
+    Repro(ReproCommand),
+    /// Compare artifacts with a golden file: exit 0 when all holds, 1 on a regression, 2 on error.
+    Check(check::CheckArgs),
+    /// Golden files: `bless` rewrites one from fresh artifacts, showing the diff.
+    #[command(subcommand)]
+    Golden(GoldenCommand),
     /// Print an artifact's provenance, final metrics and whether its content hash verifies.
     Inspect {
         /// Artifact files (.h5).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GoldenCommand {
+    /// Rewrite golden/<experiment>/<profile>.toml from a complete grid of artifacts.
+    Bless(check::BlessArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReproCommand {
+    /// Fig. 3: λ_max, ‖H‖_F and validation accuracy against η/S.
+    Fig3(repro::Fig3Args),
 }
 
 /// Overrides on top of `--config`/`--profile` (or the built-in ad-hoc defaults).
@@ -136,6 +158,9 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Data(DataCommand::Verify { data_dir }) => data_verify(data_dir),
         Command::Run(r) => run::run(*r, &caps),
         Command::Inspect { files } => run::inspect(&files),
+        Command::Repro(ReproCommand::Fig3(a)) => repro::fig3(a, &args.numerics),
+        Command::Check(a) => check::check(a),
+        Command::Golden(GoldenCommand::Bless(a)) => check::bless(a),
     }
 }
 

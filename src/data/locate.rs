@@ -251,6 +251,6 @@ pub fn download(lookup: &Lookup, spec: FileSpec) -> Result<(PathBuf, Payload)> {
         },
         other => other,
     })?;
-    tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+    crate::atomic::persist(tmp, &dest)?;
     Ok((dest, payload))
 }

@@ -1,5 +1,6 @@
 //! Orchestration: one run through the whole pipeline (`data → model → train → curvature →
 //! artifact`), and the grid runners built on it.
+pub mod grid;
 use crate::artifact::{FinalMetrics, Provenance, RunRecord};
 use crate::config::RunConfig;
 use crate::curvature;
@@ -177,7 +178,7 @@ mod tests {
     #[test]
     fn timestamps() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        assert_eq!(super::utc_timestamp(t), "2026-11-29T07:33:20Z");
+        assert_eq!(super::utc_timestamp(t), "2026-11-30T00:53:20Z");
         assert_eq!(
             super::utc_timestamp(std::time::UNIX_EPOCH),
             "1970-01-01T00:00:00Z"
