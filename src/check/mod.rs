@@ -206,7 +206,12 @@ impl Golden {
 
     /// Compares artifacts (and optionally the grid table's recomputed hash) with this golden.
     /// With `complete`, every grid point the golden file lists must be among `runs`.
-    pub fn check(&self, runs: &[ArtifactSummary], grid: Option<(&Path, String)>, complete: bool) -> Result<Report> {
+    pub fn check(
+        &self,
+        runs: &[ArtifactSummary],
+        grid: Option<(&Path, String)>,
+        complete: bool,
+    ) -> Result<Report> {
         let mut r = Report::default();
         for s in runs {
             if s.config.experiment != self.experiment || s.config.profile != self.profile {
@@ -220,11 +225,21 @@ impl Golden {
             }
         }
         if complete {
-            if let Some(name) = self.bands.keys().find(|n| !runs.iter().any(|r| &r.config.run_name() == *n)) {
-                let dir = runs.first().and_then(|r| r.path.parent()).unwrap_or(Path::new("."));
+            if let Some(name) = self
+                .bands
+                .keys()
+                .find(|n| !runs.iter().any(|r| &r.config.run_name() == *n))
+            {
+                let dir = runs
+                    .first()
+                    .and_then(|r| r.path.parent())
+                    .unwrap_or(Path::new("."));
                 return Err(Error::Golden {
                     path: dir.to_path_buf(),
-                    reason: format!("missing artifact for grid point {name} (expected {})", dir.join(format!("{name}.h5")).display()),
+                    reason: format!(
+                        "missing artifact for grid point {name} (expected {})",
+                        dir.join(format!("{name}.h5")).display()
+                    ),
                 });
             }
         }
