@@ -1,6 +1,7 @@
 //! Orchestration: one run through the whole pipeline (`data → model → train → curvature →
 //! artifact`), and the grid runners built on it.
 pub mod grid;
+pub mod slurm;
 use crate::artifact::{FinalMetrics, Provenance, RunRecord};
 use crate::config::RunConfig;
 use crate::curvature;

@@ -9,6 +9,8 @@ use three_factors::config::{Experiment, GridPoint};
 use three_factors::report::{self, Row};
 use three_factors::repro::grid::{self, Status};
 
+mod slurm;
+
 #[derive(clap::Args, Debug)]
 pub struct Fig3Args {
     /// smoke, quick (default) or paper; see experiments/fig3.toml.
@@ -31,6 +33,30 @@ pub struct Fig3Args {
     /// Folder holding the Fashion-MNIST files (passed to every run).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Local multi-GPU: one device per job, round-robin (e.g. cuda:0,cuda:1). Each run sees
+    /// only its device (CUDA_VISIBLE_DEVICES), so artifacts are the same on any GPU index.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Submit the pending grid points to Slurm as one job array instead of running them here.
+    #[arg(long)]
+    pub slurm: bool,
+    /// Slurm partition.
+    #[arg(long, requires = "slurm")]
+    pub partition: Option<String>,
+    /// GPUs per array task (becomes `--gres=gpu:N`; use a profile with device = "cuda").
+    #[arg(long, requires = "slurm")]
+    pub gpus_per_task: Option<u32>,
+    #[arg(long, requires = "slurm")]
+    pub cpus_per_task: Option<u32>,
+    /// Time limit per task, HH:MM:SS.
+    #[arg(long, requires = "slurm")]
+    pub time: Option<String>,
+    /// Print the batch script; submit nothing.
+    #[arg(long, requires = "slurm")]
+    pub dry_run: bool,
+    /// Follow the job until every task has finished, then collect the figure.
+    #[arg(long, requires = "slurm")]
+    pub wait: bool,
 }
 
 pub fn fig3(a: Fig3Args, numerics: &str) -> Result<ExitCode> {
@@ -59,6 +85,9 @@ pub fn fig3(a: Fig3Args, numerics: &str) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    if a.slurm {
+        return slurm::submit_grid(&me, &a, &exp, &profile, &points, &out, numerics);
+    }
     if a.collect.is_none() {
         std::fs::create_dir_all(&out)
             .with_context(|| format!("{}: cannot create output folder", out.display()))?;
@@ -72,6 +101,22 @@ pub fn fig3(a: Fig3Args, numerics: &str) -> Result<ExitCode> {
     collect(&exp, &profile, &points, &out)
 }
 
+pub(super) fn pending(out: &Path, points: &[GridPoint]) -> (usize, Vec<GridPoint>) {
+    let mut todo = Vec::new();
+    let mut done = 0;
+    for p in points {
+        match grid::status(out, p) {
+            Status::Done(_) => done += 1,
+            Status::Missing => todo.push(p.clone()),
+            Status::Invalid(why) => {
+                eprintln!("re-running {}: {}", p.config.run_name(), why);
+                todo.push(p.clone());
+            }
+        }
+    }
+    (done, todo)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_pending(
     me: &Path,
@@ -83,18 +128,8 @@ fn run_pending(
     numerics: &str,
     jobs: usize,
 ) -> Result<()> {
-    let mut pending: VecDeque<&GridPoint> = VecDeque::new();
-    let mut done = 0;
-    for p in points {
-        match grid::status(out, p) {
-            Status::Done(_) => done += 1,
-            Status::Missing => pending.push_back(p),
-            Status::Invalid(why) => {
-                eprintln!("re-running {}: {}", p.config.run_name(), why);
-                pending.push_back(p);
-            }
-        }
-    }
+    let (done, todo) = pending(out, points);
+    let mut pending: VecDeque<&GridPoint> = todo.iter().collect();
     eprintln!(
         "{exp}/{profile}: {} grid points, {done} already done, {} to run, {jobs} at a time -> {}",
         points.len(),
@@ -116,13 +151,23 @@ fn run_pending(
     );
     let mut running: Vec<(&GridPoint, Child, PathBuf)> = Vec::new();
     let mut failed = Vec::new();
+    let mut started = 0usize;
     while !pending.is_empty() || !running.is_empty() {
         while running.len() < jobs {
             let Some(p) = pending.pop_front() else { break };
             let log = logs.join(format!("{}.log", p.config.run_name()));
             let file = std::fs::File::create(&log)
                 .with_context(|| format!("{}: cannot create", log.display()))?;
-            let child = Command::new(me)
+            let mut cmd = Command::new(me);
+            if !a.devices.is_empty() {
+                let dev = &a.devices[started % a.devices.len()];
+                cmd.env(
+                    "CUDA_VISIBLE_DEVICES",
+                    dev.strip_prefix("cuda:").unwrap_or(dev),
+                );
+            }
+            started += 1;
+            let child = cmd
                 .args(grid::run_args(
                     &a.experiment,
                     p,
@@ -176,7 +221,12 @@ fn run_pending(
     Ok(())
 }
 
-fn collect(exp: &Experiment, profile: &str, points: &[GridPoint], out: &Path) -> Result<ExitCode> {
+pub(super) fn collect(
+    exp: &Experiment,
+    profile: &str,
+    points: &[GridPoint],
+    out: &Path,
+) -> Result<ExitCode> {
     let min_acc = exp.profile(profile)?.min_train_acc;
     let mut rows: Vec<Row> = Vec::new();
     let mut missing = Vec::new();
