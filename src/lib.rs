@@ -5,6 +5,7 @@
 //! `determinism`. `config` holds experiments declared as TOML data.
 pub mod artifact;
 pub mod atomic;
+pub mod bench;
 pub mod check;
 pub mod config;
 pub mod curvature;

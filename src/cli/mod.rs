@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
 mod check;
 mod repro;
 mod run;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Golden files: `bless` rewrites one from fresh artifacts, showing the diff.
     #[command(subcommand)]
     Golden(GoldenCommand),
+    /// Benchmark the SGD step, the HVP and power iteration; `compare` and `report` the history.
+    Bench(bench::BenchArgs),
     /// Print an artifact's provenance, final metrics and whether its content hash verifies.
     Inspect {
         /// Artifact files (.h5).
@@ -160,6 +163,7 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Inspect { files } => run::inspect(&files),
         Command::Repro(ReproCommand::Fig3(a)) => repro::fig3(a, &args.numerics),
         Command::Check(a) => check::check(a),
+        Command::Bench(a) => bench::bench(a, &args.numerics),
         Command::Golden(GoldenCommand::Bless(a)) => check::bless(a),
     }
 }

@@ -4,7 +4,7 @@
 mod plot;
 mod stats;
 
-pub use plot::fig3 as plot_fig3;
+pub use plot::{bench as plot_bench, fig3 as plot_fig3};
 pub use stats::{equal_ratio_groups, spearman};
 
 use crate::artifact::{h5, ArtifactSummary};

@@ -126,3 +126,88 @@ pub fn fig3(dir: &Path, stem: &str, title: &str, rows: &[Row]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Benchmark history plot: for every kernel (x, in order) the throughput of each fingerprint's
+/// latest run (log y: samples/s, or FLOP/s for matmul), one colour per fingerprint.
+pub fn bench(
+    dest: &Path,
+    kernels: &[String],
+    series: &[(String, Vec<crate::bench::Measurement>)],
+) -> Result<()> {
+    register_font();
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join(".report.partial.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1400, 700)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<_>| Error::Invalid(format!("plotting: {e:?}"));
+        root.fill(&WHITE).map_err(err)?;
+        let vals: Vec<f64> = series
+            .iter()
+            .flat_map(|(_, ms)| ms.iter().map(|m| m.throughput()))
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        let (lo, hi) = vals
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        if vals.is_empty() {
+            return Err(Error::Invalid("nothing to plot".into()));
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .margin(20)
+            .caption(
+                "kernel throughput by device (latest run each)",
+                ("sans-serif", 22),
+            )
+            .x_label_area_size(200)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                -0.5f64..kernels.len() as f64 - 0.5,
+                (lo / 2.0..hi * 2.0).log_scale(),
+            )
+            .map_err(err)?;
+        let names = kernels.to_vec();
+        chart
+            .configure_mesh()
+            .x_labels(kernels.len())
+            .x_label_formatter(&|x| names.get(x.round() as usize).cloned().unwrap_or_default())
+            .x_label_style(
+                ("sans-serif", 11)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
+            .y_desc("samples/s (matmul: FLOP/s)")
+            .draw()
+            .map_err(err)?;
+        for (k, (label, ms)) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let pts: Vec<(f64, f64)> = ms
+                .iter()
+                .filter_map(|m| {
+                    Some((
+                        kernels.iter().position(|n| *n == m.kernel)? as f64,
+                        m.throughput(),
+                    ))
+                })
+                .collect();
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 6, color.filled())))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| Circle::new((x, y), 6, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! The measured kernels and the fixed protocol: warm-up runs, then timed repetitions; medians and
+//! median absolute deviations. Inputs come from the project RNG, so every device and every peer
+//! sees the same model and batch.
+use crate::config::HvpMethod;
+use crate::curvature::{model_objective, power_iteration, Hvp};
+use crate::data::Subset;
+use crate::determinism::Rng;
+use crate::error::{Error, Result};
+use crate::model::{Mlp, MlpShape};
+use crate::train::Sgd;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// How many untimed and timed repetitions each kernel gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol {
+    pub warmup: usize,
+    pub reps: usize,
+}
+
+/// One kernel's timings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// Stable id, e.g. `sgd_step/w512/s25`.
+    pub kernel: String,
+    /// Samples processed per repetition (for samples/s), or FLOPs for `matmul`.
+    pub work: f64,
+    pub times_s: Vec<f64>,
+    /// Extra per-kernel facts (e.g. power-iteration count).
+    pub iterations: i64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+impl Measurement {
+    pub fn median_s(&self) -> f64 {
+        median(&self.times_s)
+    }
+    /// Median absolute deviation, scaled by 1.4826 to estimate a standard deviation.
+    pub fn mad_s(&self) -> f64 {
+        let m = self.median_s();
+        1.4826
+            * median(
+                &self
+                    .times_s
+                    .iter()
+                    .map(|t| (t - m).abs())
+                    .collect::<Vec<_>>(),
+            )
+    }
+    pub fn throughput(&self) -> f64 {
+        self.work / self.median_s()
+    }
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Times `f` under `p`, synchronising the device around every repetition.
+pub fn time(p: Protocol, device: Device, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..p.warmup {
+        f()?;
+    }
+    sync(device);
+    let mut out = Vec::with_capacity(p.reps);
+    for _ in 0..p.reps {
+        let t = Instant::now();
+        f()?;
+        sync(device);
+        out.push(t.elapsed().as_secs_f64());
+    }
+    Ok(out)
+}
+
+/// A batch of `n` random inputs and labels from the project RNG.
+pub fn random_batch(n: usize, seed: u64, device: Device) -> Subset {
+    let mut rng = Rng::new(seed);
+    let x: Vec<f32> = (0..n * 784).map(|_| rng.normal() as f32).collect();
+    let y: Vec<i64> = (0..n).map(|_| rng.below(10) as i64).collect();
+    Subset {
+        x: Tensor::from_slice(&x)
+            .view([n as i64, 784])
+            .to_device(device),
+        y: Tensor::from_slice(&y).to_device(device),
+    }
+}
+
+/// Which kernels to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    pub widths: Vec<usize>,
+    pub batch_sizes: Vec<usize>,
+    /// Curvature kernels run on this many samples at the largest width.
+    pub curvature_samples: usize,
+    /// Include λ_max to tolerance 1e-3 (up to 100 iterations; slow on a CPU).
+    pub lambda_max: bool,
+    pub matmul_n: i64,
+}
+
+impl Suite {
+    /// The paper's range: S ∈ {25, 128, 1000}, widths 128 and 512.
+    pub fn full() -> Suite {
+        Suite {
+            widths: vec![128, 512],
+            batch_sizes: vec![25, 128, 1000],
+            curvature_samples: 1000,
+            lambda_max: true,
+            matmul_n: 2048,
+        }
+    }
+    /// Seconds, for CI: width 128 only, no λ_max, a smaller matmul.
+    pub fn quick() -> Suite {
+        Suite {
+            widths: vec![128],
+            batch_sizes: vec![25, 128, 1000],
+            curvature_samples: 1000,
+            lambda_max: false,
+            matmul_n: 512,
+        }
+    }
+}
+
+/// FLOPs of one SGD step of the MLP (forward 2·S·Σ fan_in·fan_out, backward twice that).
+pub fn step_flops(width: usize, s: usize) -> f64 {
+    let w = width as f64;
+    6.0 * s as f64 * (784.0 * w + 2.0 * w * w + 10.0 * w)
+}
+
+/// Runs the suite; `model_seed` fixes weights and batches.
+pub fn run_suite(
+    suite: &Suite,
+    p: Protocol,
+    device: Device,
+    model_seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    let cfg = crate::config::RunConfig::adhoc().sgd;
+    for &w in &suite.widths {
+        let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, device);
+        for &s in &suite.batch_sizes {
+            let kernel = format!("sgd_step/w{w}/s{s}");
+            progress(&kernel);
+            let batch = random_batch(s, model_seed + s as u64, device);
+            let mut sgd = Sgd::new(&cfg, model.params.len());
+            // A tiny learning rate keeps the model where it is over hundreds of steps.
+            let times = time(p, device, || {
+                sgd.step(&model, &batch.x, &batch.y, 1e-6).map(|_| ())
+            })?;
+            out.push(Measurement {
+                kernel,
+                work: s as f64,
+                times_s: times,
+                iterations: 1,
+            });
+        }
+    }
+    let w = *suite.widths.iter().max().expect("a width");
+    let n = suite.curvature_samples;
+    let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, device);
+    let data = random_batch(n, model_seed + 7, device);
+    let obj = model_objective(&model, &data);
+    let kernel = format!("gradient/w{w}/s{n}");
+    progress(&kernel);
+    let times = time(p, device, || {
+        obj.gradient_at(&obj.params, false).map(|_| ())
+    })?;
+    out.push(Measurement {
+        kernel,
+        work: n as f64,
+        times_s: times,
+        iterations: 1,
+    });
+    let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
+    let v = {
+        let mut rng = Rng::new(model_seed + 11);
+        Tensor::from_slice(
+            &(0..obj.dim())
+                .map(|_| rng.normal() as f32)
+                .collect::<Vec<_>>(),
+        )
+        .to_device(device)
+    };
+    let kernel = format!("hvp/w{w}/s{n}");
+    progress(&kernel);
+    let times = time(p, device, || h.apply(&v).map(|_| ()))?;
+    out.push(Measurement {
+        kernel,
+        work: n as f64,
+        times_s: times,
+        iterations: 1,
+    });
+    // Power iteration includes building the first-order graph, as PyHessian's loop does not
+    // (it is built once in its constructor); so the fixed-count kernel below rebuilds it too.
+    let kernel = format!("power_iteration_20/w{w}/s{n}");
+    progress(&kernel);
+    let few = Protocol {
+        warmup: p.warmup.min(1),
+        reps: p.reps.min(5),
+    };
+    let times = time(few, device, || {
+        let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
+        power_iteration(&h, &mut Rng::new(0), 0.0, 20).map(|_| ())
+    })?;
+    out.push(Measurement {
+        kernel,
+        work: n as f64,
+        times_s: times,
+        iterations: 20,
+    });
+    if suite.lambda_max {
+        let kernel = format!("lambda_max_tol1e-3/w{w}/s{n}");
+        progress(&kernel);
+        let mut iters = 0;
+        let times = time(few, device, || {
+            let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
+            iters = power_iteration(&h, &mut Rng::new(0), 1e-3, 100)?.iterations as i64;
+            Ok(())
+        })?;
+        out.push(Measurement {
+            kernel,
+            work: n as f64,
+            times_s: times,
+            iterations: iters,
+        });
+    }
+    let m = suite.matmul_n;
+    let kernel = format!("matmul/{m}");
+    progress(&kernel);
+    let a = Tensor::randn([m, m], (Kind::Float, device));
+    let b = Tensor::randn([m, m], (Kind::Float, device));
+    let times = time(p, device, || {
+        let _ = a.f_matmul(&b).map_err(Error::torch("matmul"))?;
+        Ok(())
+    })?;
+    out.push(Measurement {
+        kernel,
+        work: 2.0 * (m as f64).powi(3),
+        times_s: times,
+        iterations: 1,
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_mad() {
+        let m = Measurement {
+            kernel: "k".into(),
+            work: 10.0,
+            times_s: vec![1.0, 2.0, 3.0, 4.0, 100.0],
+            iterations: 1,
+        };
+        assert_eq!(m.median_s(), 3.0);
+        assert!((m.mad_s() - 1.4826).abs() < 1e-12);
+        assert!((m.throughput() - 10.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,186 @@
+//! Bench — throughput of the two kernels the harness exists for (one SGD step of the paper's MLP,
+//! one Hessian-vector product) plus power iteration and the device's matmul limit, under a fixed
+//! protocol; a device fingerprint; an HDF5 history across runs and machines; regression
+//! comparison; and side-by-side peers (PyTorch eager, PyHessian) run in the same process tree.
+mod compare;
+mod fingerprint;
+pub mod history;
+mod kernels;
+
+pub use compare::{compare, Verdict};
+pub use fingerprint::Fingerprint;
+pub use kernels::{random_batch, run_suite, step_flops, time, Measurement, Protocol, Suite};
+
+use crate::artifact::h5;
+use crate::error::{Error, Result};
+use crate::model::{Mlp, MlpShape};
+use std::path::Path;
+use tch::{Device, Kind};
+
+/// Writes the weights and batches the peers time: the same model (seed) and the same inputs
+/// as [`run_suite`]'s largest width.
+pub fn write_peer_inputs(path: &Path, suite: &Suite, model_seed: u64) -> Result<()> {
+    let w = *suite.widths.iter().max().expect("a width");
+    let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, Device::Cpu);
+    h5::create_atomic(path, |f, p| {
+        h5::attr_str(p, f, "format", "three-factors-peer-inputs/1")?;
+        f.new_attr::<i64>()
+            .create("width")
+            .and_then(|a| a.write_scalar(&(w as i64)))
+            .map_err(Error::hdf5(p, "@width"))?;
+        let g = h5::group(p, f, "params")?;
+        for (name, t) in model.named_tensors() {
+            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+            let v = Vec::<f32>::try_from(t.detach().reshape([-1]))
+                .map_err(Error::torch("params to host"))?;
+            h5::write(p, &g, name, &shape, &v)?;
+        }
+        let batches = h5::group(p, f, "batches")?;
+        let put = |g: &hdf5::Group, n: usize, seed: u64| -> Result<()> {
+            let b = random_batch(n, seed, Device::Cpu);
+            let x =
+                Vec::<f32>::try_from(b.x.reshape([-1])).map_err(Error::torch("batch to host"))?;
+            let y = Vec::<i64>::try_from(&b.y).map_err(Error::torch("labels to host"))?;
+            h5::write(p, g, "x", &[n, 784], &x)?;
+            h5::vector(p, g, "y", &y)
+        };
+        for &s in &suite.batch_sizes {
+            let g = h5::group(p, &batches, &format!("s{s}"))?;
+            put(&g, s, model_seed + s as u64)?;
+        }
+        let g = h5::group(p, f, "curvature")?;
+        put(&g, suite.curvature_samples, model_seed + 7)?;
+        Ok(())
+    })
+}
+
+/// Parses the peer script's `peer <kernel> <iterations> <seconds>...` lines.
+pub fn parse_peer_lines(text: &str, suite: &Suite) -> Vec<Measurement> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next()? == "peer").then_some(())?;
+            let kernel = it.next()?.to_string();
+            let iterations: i64 = it.next()?.parse().ok()?;
+            let times_s: Vec<f64> = it.filter_map(|t| t.parse().ok()).collect();
+            let work = if kernel.contains("/matmul/") {
+                2.0 * (suite.matmul_n as f64).powi(3)
+            } else {
+                kernel
+                    .rsplit("/s")
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(f64::NAN)
+            };
+            Some(Measurement {
+                kernel,
+                work,
+                times_s,
+                iterations,
+            })
+        })
+        .collect()
+}
+
+/// One line of the side-by-side table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ratio {
+    pub what: String,
+    pub value: f64,
+    /// e.g. "≥ 1.5" — the target, when there is one.
+    pub target: String,
+    pub met: Option<bool>,
+}
+
+/// The ratios the project tracks, from Rust and peer measurements of the same run.
+pub fn ratios(ms: &[Measurement], suite: &Suite) -> Vec<Ratio> {
+    let w = *suite.widths.iter().max().expect("a width");
+    let n = suite.curvature_samples;
+    let med = |k: &str| ms.iter().find(|m| m.kernel == k).map(|m| m.median_s());
+    let mut out = Vec::new();
+    let mut push = |what: String, v: Option<f64>, target: &str, met: &dyn Fn(f64) -> bool| {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            out.push(Ratio {
+                what,
+                value: v,
+                target: target.into(),
+                met: (!target.is_empty()).then(|| met(v)),
+            });
+        }
+    };
+    let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    for &s in &suite.batch_sizes {
+        let (target, min) = match s {
+            25 => ("≥ 1.5", 1.5),
+            1000 => ("≥ 1.0", 1.0),
+            _ => ("", 0.0),
+        };
+        push(
+            format!("SGD step w{w} S={s}: eager time / Rust time"),
+            div(
+                med(&format!("eager/sgd_step/w{w}/s{s}")),
+                med(&format!("sgd_step/w{w}/s{s}")),
+            ),
+            target,
+            &|v| v >= min,
+        );
+    }
+    push(
+        format!("HVP / gradient, Rust (w{w}, {n} samples)"),
+        div(
+            med(&format!("hvp/w{w}/s{n}")),
+            med(&format!("gradient/w{w}/s{n}")),
+        ),
+        "≤ 2.5",
+        &|v| v <= 2.5,
+    );
+    push(
+        format!("HVP / gradient, eager (w{w}, {n} samples)"),
+        div(
+            med(&format!("eager/hvp/w{w}/s{n}")),
+            med(&format!("eager/gradient/w{w}/s{n}")),
+        ),
+        "",
+        &|_| true,
+    );
+    push(
+        "20 power iterations: eager / Rust".to_string(),
+        div(
+            med(&format!("eager/power_iteration_20/w{w}/s{n}")),
+            med(&format!("power_iteration_20/w{w}/s{n}")),
+        ),
+        "",
+        &|_| true,
+    );
+    push(
+        "λ_max (tol 1e-3): eager loop / Rust".to_string(),
+        div(
+            med(&format!("eager/lambda_max_tol1e-3/w{w}/s{n}")),
+            med(&format!("lambda_max_tol1e-3/w{w}/s{n}")),
+        ),
+        "≥ 1.3",
+        &|v| v >= 1.3,
+    );
+    push(
+        "λ_max (tol 1e-3): PyHessian eigenvalues() / Rust".to_string(),
+        div(
+            med(&format!("pyhessian/lambda_max_tol1e-3/w{w}/s{n}")),
+            med(&format!("lambda_max_tol1e-3/w{w}/s{n}")),
+        ),
+        "≥ 2.0",
+        &|v| v >= 2.0,
+    );
+    let m = suite.matmul_n;
+    if let (Some(step), Some(mm)) = (
+        med(&format!("sgd_step/w{w}/s1000")),
+        ms.iter().find(|x| x.kernel == format!("matmul/{m}")),
+    ) {
+        push(
+            format!("SGD step w{w} S=1000: achieved FLOP/s / matmul FLOP/s"),
+            Some(step_flops(w, 1000) / step / mm.throughput()),
+            "",
+            &|_| true,
+        );
+    }
+    out
+}

@@ -1,0 +1,158 @@
+//! `bench`, `bench compare` and `bench report` through the real binary (quick suite). These
+//! assert outcomes (exit codes, verdicts, files), never timings.
+mod common;
+
+use common::run_in;
+use three_factors::bench::{history, Measurement};
+
+const QUICK: &[&str] = &[
+    "bench",
+    "--quick",
+    "--warmup",
+    "1",
+    "--reps",
+    "5",
+    "--threads",
+    "1",
+    "--history",
+    "h.h5",
+];
+
+#[test]
+fn unchanged_recording_passes_compare_and_a_synthetic_20_percent_slowdown_fails_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = run_in(tmp.path(), QUICK, &[]);
+    a.expect(0);
+    assert!(a.stdout().contains("/run-0001 in h.h5"), "{}", a.stdout());
+    // A second recording of the same measurements must not read as a regression. (A real rerun
+    // is checked by hand on a quiet machine, see the README: on this shared 2-core machine other
+    // tests run alongside, and timing-based assertions would be flaky.)
+    let path = tmp.path().join("h.h5");
+    let first = history::read(&path).unwrap().pop().unwrap();
+    let key = history::append(
+        &path,
+        &first.fingerprint,
+        "9999-01-01T00:00:00Z",
+        &first.measurements,
+    )
+    .unwrap();
+    assert!(
+        key.ends_with("/run-0002"),
+        "same fingerprint, next run: {key}"
+    );
+    let c = run_in(tmp.path(), &["bench", "compare", "--history", "h.h5"], &[]);
+    c.expect(0);
+    assert!(
+        c.stdout().contains("ok: no kernel slower"),
+        "{}",
+        c.stdout()
+    );
+
+    // The newest run with every time scaled by 1.2, recorded as a new run: a regression.
+    let runs = history::read(&path).unwrap();
+    let last = runs.last().unwrap();
+    let slowed: Vec<Measurement> = last
+        .measurements
+        .iter()
+        .map(|m| Measurement {
+            times_s: m.times_s.iter().map(|t| t * 1.2).collect(),
+            ..m.clone()
+        })
+        .collect();
+    let key = history::append(&path, &last.fingerprint, "9999-12-31T00:00:00Z", &slowed).unwrap();
+    assert!(key.ends_with("/run-0003"), "{key}");
+    let d = run_in(tmp.path(), &["bench", "compare", "--history", "h.h5"], &[]);
+    d.expect(1);
+    assert!(d.stdout().contains("REGRESSION"), "{}", d.stdout());
+    assert!(
+        d.stdout()
+            .lines()
+            .any(|l| l.contains("1.200") && l.ends_with("SLOWER")),
+        "{}",
+        d.stdout()
+    );
+
+    // A named baseline works too, and a missing one is an error naming what exists.
+    let base = format!("{}/run-0001", last.fingerprint_id);
+    run_in(
+        tmp.path(),
+        &[
+            "bench",
+            "compare",
+            "--history",
+            "h.h5",
+            "--run",
+            &key,
+            "--baseline",
+            &base,
+        ],
+        &[],
+    )
+    .expect(1);
+    let e = run_in(
+        tmp.path(),
+        &[
+            "bench",
+            "compare",
+            "--history",
+            "h.h5",
+            "--baseline",
+            "nope/run-0001",
+        ],
+        &[],
+    );
+    e.expect(2);
+    assert!(
+        e.stderr().contains("no run 'nope/run-0001'"),
+        "{}",
+        e.stderr()
+    );
+
+    let r = run_in(tmp.path(), &["bench", "report", "--history", "h.h5"], &[]);
+    r.expect(0);
+    assert!(
+        r.stdout().contains("sgd_step/w128/s25") && r.stdout().contains("(3 runs)"),
+        "{}",
+        r.stdout()
+    );
+    assert!(tmp.path().join("report.png").exists());
+}
+
+#[test]
+fn cuda_paths_are_honest_without_a_gpu() {
+    let has_gpu = std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    // This test binary does not keep libtorch_cuda linked (no `cuda` feature), so libtorch must
+    // not claim a GPU; with the feature on a GPU machine it must see one.
+    assert_eq!(tch::Cuda::is_available(), has_gpu && cfg!(feature = "cuda"));
+    if !tch::Cuda::is_available() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = run_in(
+            tmp.path(),
+            &["bench", "--device", "cuda", "--quick", "--history", "h.h5"],
+            &[],
+        );
+        r.expect(2);
+        assert!(
+            r.stderr().contains("libtorch sees no CUDA device"),
+            "{}",
+            r.stderr()
+        );
+        let r = run_in(
+            tmp.path(),
+            &["run", "--device", "cuda:0", "--epochs", "1", "--quiet"],
+            &[],
+        );
+        r.expect(2);
+        assert!(
+            r.stderr()
+                .contains("cuda:0 requested but libtorch sees 0 CUDA device(s)"),
+            "{}",
+            r.stderr()
+        );
+        assert!(!tmp.path().join("h.h5").exists());
+    }
+}
