@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/determinism/shim.cpp");
+    println!("cargo:rerun-if-changed=src/ffi/shim.cpp");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-env-changed=THREE_FACTORS_GIT_COMMIT");
     // The commit is provenance only (never hashed); a build outside git says "unknown".
@@ -54,6 +54,6 @@ fn main() {
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
-        .file("src/determinism/shim.cpp")
+        .file("src/ffi/shim.cpp")
         .compile("three_factors_shim");
 }

@@ -12,6 +12,7 @@ pub mod curvature;
 pub mod data;
 pub mod determinism;
 pub mod error;
+mod ffi;
 pub mod model;
 pub mod report;
 pub mod repro;

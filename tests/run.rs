@@ -232,7 +232,7 @@ fn truncated_and_tampered_artifacts_are_reported() {
 #[test]
 fn killed_run_leaves_no_file_under_the_final_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(common::BIN)
+    let mut child = std::process::Command::new(common::bin())
         .current_dir(tmp.path())
         .args(SMALL)
         .args(["--epochs", "400", "--out", "k.h5"])

@@ -7,47 +7,30 @@ mod rng;
 pub use rng::Rng;
 
 use crate::error::{Error, Result};
-use std::ffi::c_char;
-
-extern "C" {
-    fn tf_set_deterministic(on: bool);
-    fn tf_deterministic_algorithms() -> bool;
-    fn tf_cpu_capability(out: *mut c_char, len: usize) -> usize;
-    fn tf_libtorch_version(out: *mut c_char, len: usize) -> usize;
-    fn tf_mkl_version(out: *mut c_char, len: usize) -> usize;
-    fn tf_onednn_version(out: *mut c_char, len: usize) -> usize;
-}
-
-fn shim_string(f: unsafe extern "C" fn(*mut c_char, usize) -> usize) -> String {
-    let mut buf = vec![0u8; 256];
-    // SAFETY: the shim writes at most `len` bytes including the NUL terminator.
-    unsafe { f(buf.as_mut_ptr() as *mut c_char, buf.len()) };
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+use crate::ffi::{self, string as shim_string};
 
 /// The CPU capability ATen's dispatcher selected ("AVX2", "AVX512", "DEFAULT", ...), read back
 /// from libtorch itself: the proof that `ATEN_CPU_CAPABILITY` took effect.
 pub fn cpu_capability() -> String {
-    shim_string(tf_cpu_capability)
+    shim_string(ffi::tf_cpu_capability)
 }
 
 /// The libtorch version this binary was compiled against (e.g. "2.11.0").
 pub fn libtorch_version() -> String {
-    shim_string(tf_libtorch_version)
+    shim_string(ffi::tf_libtorch_version)
 }
 
 pub fn mkl_version() -> String {
-    shim_string(tf_mkl_version)
+    shim_string(ffi::tf_mkl_version)
 }
 
 pub fn onednn_version() -> String {
-    shim_string(tf_onednn_version)
+    shim_string(ffi::tf_onednn_version)
 }
 
 pub fn deterministic_algorithms() -> bool {
     // SAFETY: plain getter on libtorch's global context.
-    unsafe { tf_deterministic_algorithms() }
+    unsafe { ffi::tf_deterministic_algorithms() }
 }
 
 /// CPU numerics caps. ATen, MKL and oneDNN each pick kernels by the processor they run on; an
@@ -154,7 +137,7 @@ pub fn seed_everything(s: &Settings) -> Result<()> {
     tch::set_num_threads(s.threads as i32);
     tch::manual_seed(s.seed as i64);
     // SAFETY: plain setters on libtorch's global context.
-    unsafe { tf_set_deterministic(true) };
+    unsafe { ffi::tf_set_deterministic(true) };
     if let tch::Device::Cuda(_) = s.device {
         // cuBLAS picks reduction orders by workspace size unless this is fixed (PyTorch docs,
         // "Reproducibility"); the variable must exist before the first cuBLAS handle.

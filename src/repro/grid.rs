@@ -79,7 +79,7 @@ pub fn run_args(
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,%".contains(c))
     {
         s.to_string()
     } else {

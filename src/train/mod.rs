@@ -60,19 +60,21 @@ pub fn evaluate(model: &Mlp, data: &Subset) -> (f64, f64) {
 }
 
 /// SGD state: one momentum buffer per parameter (PyTorch's convention:
-/// v ← μv + g + λθ; θ ← θ − ηv).
+/// v ← μv + g + λθ; θ ← θ − ηv). The update runs as fused multi-tensor kernels (the same
+/// `_foreach_*` ops PyTorch's optimiser uses) through the C++ shim: three kernels per step
+/// instead of two ops per parameter.
 pub struct Sgd {
     momentum: f64,
     weight_decay: f64,
-    velocity: Vec<Option<Tensor>>,
+    velocity: Option<Vec<Tensor>>,
 }
 
 impl Sgd {
-    pub fn new(cfg: &SgdConfig, n_params: usize) -> Self {
+    pub fn new(cfg: &SgdConfig, _n_params: usize) -> Self {
         Sgd {
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
-            velocity: (0..n_params).map(|_| None).collect(),
+            velocity: None,
         }
     }
 
@@ -92,28 +94,28 @@ impl Sgd {
         let loss = logits
             .f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0)
             .map_err(Error::torch("cross_entropy"))?;
-        let params = model.param_tensors();
-        let grads = Tensor::f_run_backward(&[&loss], &params, false, false)
+        let mut params = model.param_tensors();
+        let mut grads = Tensor::f_run_backward(&[&loss], &params, false, false)
             .map_err(Error::torch("backward"))?;
-        tch::no_grad(|| -> Result<()> {
-            for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-                let mut d = if self.weight_decay != 0.0 {
-                    g + p * self.weight_decay
-                } else {
-                    g
-                };
-                if self.momentum != 0.0 {
-                    d = match self.velocity[i].take() {
-                        Some(v) => v * self.momentum + d,
-                        None => d,
-                    };
-                    self.velocity[i] = Some(d.shallow_clone());
-                }
-                let mut p = p.shallow_clone();
-                let _ = p.f_sub_(&(d * lr)).map_err(Error::torch("sgd update"))?;
-            }
-            Ok(())
-        })?;
+        if self.momentum != 0.0 && self.velocity.is_none() {
+            self.velocity = Some(params.iter().map(|p| p.detach().zeros_like()).collect());
+        }
+        let ptrs = |ts: &mut [Tensor]| ts.iter_mut().map(|t| t.as_mut_ptr()).collect::<Vec<_>>();
+        let (p, g) = (ptrs(&mut params), ptrs(&mut grads));
+        let v = self.velocity.as_mut().map(|v| ptrs(v));
+        // SAFETY: every pointer is a live tch tensor owned by `params`, `grads` or `velocity`
+        // for the duration of the call; the lists have equal length.
+        unsafe {
+            crate::ffi::tf_sgd_update(
+                p.as_ptr(),
+                g.as_ptr(),
+                v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                p.len(),
+                lr,
+                self.momentum,
+                self.weight_decay,
+            )
+        };
         Ok((loss.detach(), logits.detach()))
     }
 }
@@ -176,4 +178,60 @@ pub fn train(
         }
     }
     Ok(Trained { curves, diverged })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunConfig;
+    use crate::model::MlpShape;
+    use tch::Device;
+
+    /// The fused update against PyTorch's SGD formula written out per parameter, in float64:
+    /// two steps with momentum and weight decay.
+    #[test]
+    fn fused_update_matches_the_sgd_formula() {
+        let shape = MlpShape {
+            input: 5,
+            width: 4,
+            classes: 3,
+            hidden: 3,
+        };
+        let model = Mlp::new(shape, 1, Kind::Double, Device::Cpu);
+        let mut rng = Rng::new(2);
+        let x = Tensor::from_slice(&(0..40).map(|_| rng.normal()).collect::<Vec<_>>()).view([8, 5]);
+        let y = Tensor::from_slice(&(0..8).map(|_| rng.below(3) as i64).collect::<Vec<_>>());
+        let cfg = SgdConfig {
+            momentum: 0.9,
+            weight_decay: 0.01,
+            ..RunConfig::adhoc().sgd
+        };
+        let (lr, mu, wd) = (0.1, 0.9, 0.01);
+        // Reference: an identical model updated by hand.
+        let reference = Mlp::new(shape, 1, Kind::Double, Device::Cpu);
+        let mut v: Vec<Option<Tensor>> = (0..reference.params.len()).map(|_| None).collect();
+        let mut sgd = Sgd::new(&cfg, model.params.len());
+        for _ in 0..2 {
+            let _ = sgd.step(&model, &x, &y, lr).unwrap();
+            let loss = crate::model::cross_entropy(&reference.forward(&x, Mode::Train), &y);
+            let ps = reference.param_tensors();
+            let gs = Tensor::run_backward(&[&loss], &ps, false, false);
+            tch::no_grad(|| {
+                for (i, (p, g)) in ps.iter().zip(gs).enumerate() {
+                    let d = g + p * wd;
+                    let d = match v[i].take() {
+                        Some(old) => old * mu + d,
+                        None => d,
+                    };
+                    v[i] = Some(d.shallow_clone());
+                    let mut p = p.shallow_clone();
+                    let _ = p.f_sub_(&(d * lr)).unwrap();
+                }
+            });
+        }
+        for ((name, a), (_, b)) in model.params.iter().zip(&reference.params) {
+            let diff = (a - b).abs().max().double_value(&[]);
+            assert!(diff < 1e-12, "{name}: max |fused − reference| = {diff}");
+        }
+    }
 }

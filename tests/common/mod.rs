@@ -3,7 +3,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_three-factors");
+/// The binary under test: `$THREE_FACTORS_BIN` when set (ci/gpu-bench runs prebuilt test
+/// binaries on another machine), else the one cargo built.
+pub fn bin() -> String {
+    std::env::var("THREE_FACTORS_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_three-factors").to_string())
+}
+
+/// Where `experiments/` and `golden/` are: `$THREE_FACTORS_ROOT` when set, else the checkout.
+pub fn root() -> PathBuf {
+    std::env::var_os("THREE_FACTORS_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
 pub const SYSTEM_DATA: &str = "/usr/share/datasets/fashion-mnist";
 
 pub struct Run {
@@ -42,7 +54,7 @@ impl Run {
 /// Runs the binary in `dir` with `args` and extra environment variables. The caller's
 /// XDG cache is never touched: XDG_CACHE_HOME points into `dir` unless `env` overrides it.
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     c.current_dir(dir).args(args);
     c.env("XDG_CACHE_HOME", dir.join(".cache"));
     c.env_remove("FASHION_MNIST_DIR");
@@ -55,7 +67,7 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" "),
-        BIN,
+        bin(),
         args.join(" ")
     );
     let out = c.output().expect("spawn three-factors");
