@@ -207,6 +207,48 @@ mod tests {
         caps.verify().unwrap();
     }
 
+    /// ci/determinism.env (read by ci/bootstrap and the Nix flake), .cargo/config.toml and the
+    /// binary's defaults must name the same caps.
+    #[test]
+    fn determinism_env_file_matches_defaults_and_cargo_config() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let env = std::fs::read_to_string(root.join("ci/determinism.env")).unwrap();
+        let vars: Vec<(&str, &str)> = env
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('='))
+            .map(|l| l.split_once('=').unwrap())
+            .collect();
+        let caps = NumericsCaps::default();
+        let want = [
+            CAP_VARS[0],
+            CAP_VARS[1],
+            CAP_VARS[2],
+            "CUBLAS_WORKSPACE_CONFIG",
+        ]
+        .into_iter()
+        .zip([
+            caps.aten_cpu_capability.as_str(),
+            caps.mkl_cbwr.as_str(),
+            caps.onednn_max_cpu_isa.as_str(),
+            ":4096:8",
+        ]);
+        let cargo = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+        for (k, v) in want {
+            assert!(vars.contains(&(k, v)), "ci/determinism.env lacks {k}={v}");
+            if k != "CUBLAS_WORKSPACE_CONFIG" {
+                assert!(
+                    cargo.contains(&format!("{k} = {{ value = \"{v}\"")),
+                    ".cargo/config.toml lacks {k}={v}"
+                );
+            }
+        }
+        assert_eq!(
+            vars.len(),
+            4,
+            "unexpected entries in ci/determinism.env: {vars:?}"
+        );
+    }
+
     #[test]
     fn versions_are_reported() {
         assert_eq!(libtorch_version(), "2.11.0");

@@ -1,0 +1,92 @@
+//! The offline structural evaluation of flake.nix (ci/nix-check against the nixpkgs stub) passes
+//! on the real flake and fails, naming the problem, when an app is renamed, points at the wrong
+//! program, or passes the wrong arguments. Needs Debian's nix-bin (`ci/bootstrap --nix`).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of what the flake reads, with `edit` applied to flake.nix.
+fn flake_copy(dir: &Path, edit: impl Fn(&str) -> String) {
+    std::fs::create_dir_all(dir.join("ci")).unwrap();
+    let flake = std::fs::read_to_string(root().join("flake.nix")).unwrap();
+    let edited = edit(&flake);
+    std::fs::write(dir.join("flake.nix"), edited).unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "ci/determinism.env"] {
+        std::fs::copy(root().join(f), dir.join(f)).unwrap();
+    }
+}
+
+fn nix_check(dir: &Path) -> (i32, String) {
+    assert!(
+        Command::new("nix")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "nix is not installed: ci/bootstrap --nix installs Debian's nix-bin"
+    );
+    let out = Command::new(root().join("ci/nix-check"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn structural_check_passes_on_the_flake_and_catches_broken_apps() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    let good = tmp.path().join("good");
+    flake_copy(&good, |f| f.to_string());
+    let (code, out) = nix_check(&good);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok   apps") && out.contains("ok   lib.determinismEnv"),
+        "{out}"
+    );
+
+    let renamed = tmp.path().join("renamed");
+    flake_copy(&renamed, |f| {
+        f.replace(
+            "        repro-fig3 = ''exec",
+            "        reproduce-fig3 = ''exec",
+        )
+    });
+    let (code, out) = nix_check(&renamed);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL apps") && out.contains("repro-fig3") && out.contains("missing"),
+        "{out}"
+    );
+
+    let wrong_program = tmp.path().join("wrong-program");
+    flake_copy(&wrong_program, |f| {
+        f.replace("}/bin/three-factors-${name}\";", "}/bin/${name}\";")
+    });
+    let (code, out) = nix_check(&wrong_program);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL apps") && out.contains("expected .../bin/three-factors-"),
+        "{out}"
+    );
+
+    let wrong_args = tmp.path().join("wrong-args");
+    flake_copy(&wrong_args, |f| {
+        f.replace(
+            "three-factors repro fig3 --experiment",
+            "three-factors repro fig2 --experiment",
+        )
+    });
+    let (code, out) = nix_check(&wrong_args);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL lib.appScripts"), "{out}");
+}
