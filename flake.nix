@@ -97,9 +97,26 @@
           packages = [ pkgs.cargo pkgs.rustc pkgs.rustfmt pkgs.clippy pkgs.cmake pkgs.pkg-config (pythonFor pkgs) ];
         });
 
+      # The four Fashion-MNIST files, decompressed, as a fixed-output derivation: its hash is the
+      # NAR hash of a folder holding exactly the payloads whose SHA-256 src/data/locate.rs pins
+      # (computed offline with `nix hash path`), so the checks can run in the sandbox.
+      fashionMnistFor = pkgs: pkgs.runCommand "fashion-mnist"
+        {
+          nativeBuildInputs = [ pkgs.curl pkgs.gzip ];
+          outputHashMode = "recursive";
+          outputHashAlgo = "sha256";
+          outputHash = "sha256-J4ZR74mfcx5WsZUsiq1qgGpEmmaMJhzVCmxccu+r3/w=";
+        } ''
+        mkdir $out
+        for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+          curl -fsSL "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/$f.gz" | gunzip > "$out/$f"
+        done
+      '';
+
       checksFor = system:
         let
           pkgs = pkgsFor system false;
+          data = fashionMnistFor pkgs;
           pkg = self.packages.${system}.default;
           cargoCheck = name: command: pkg.overrideAttrs (old: {
             name = "three-factors-${name}";
@@ -110,12 +127,12 @@
           });
         in
         {
-          # cargo test inside the build; the Fashion-MNIST files come from the program's own
-          # verified look-up (FASHION_MNIST_DIR), here nixpkgs has no package for them.
-          tests = pkg.overrideAttrs (old: { doCheck = true; });
+          # The library's tests inside the build (the integration tests drive a Slurm cluster, Nix
+          # and a Python venv, which ci/test provides outside the sandbox).
+          tests = cargoCheck "tests" "FASHION_MNIST_DIR=${data} cargo test --offline --lib";
           fmt = cargoCheck "fmt" "cargo fmt --all -- --check";
           clippy = cargoCheck "clippy" "cargo clippy --all-targets --offline -- -D warnings";
-          gate = pkgs.runCommand "three-factors-gate" { env = determinismEnv; } ''
+          gate = pkgs.runCommand "three-factors-gate" { env = determinismEnv // { FASHION_MNIST_DIR = "${data}"; }; } ''
             ${pkg}/bin/three-factors repro fig3 --profile smoke \
               --experiment ${pkg}/share/three-factors/experiments/fig3.toml --out $TMPDIR/smoke
             ${pkg}/bin/three-factors check $TMPDIR/smoke --golden ${pkg}/share/three-factors/golden/fig3/smoke.toml

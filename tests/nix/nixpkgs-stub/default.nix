@@ -24,6 +24,8 @@ in
   mkShell = args: drv "shell" args;
   runCommand = name: env: script: drv name (env // { inherit script; });
   cmake = drv "cmake" { };
+  curl = drv "curl" { };
+  gzip = drv "gzip" { };
   pkg-config = drv "pkg-config" { };
   autoAddDriverRunpath = drv "auto-add-driver-runpath-hook" { };
   cargo = drv "cargo" { };
