@@ -13,7 +13,7 @@ fn sgd_step(c: &mut Criterion) {
     for width in [128usize, 512] {
         for s in [25i64, 128, 1000] {
             let model = Mlp::new(MlpShape::fashion(width), 0, Kind::Float, Device::Cpu);
-            let mut sgd = Sgd::new(&RunConfig::adhoc().sgd, model.params.len());
+            let mut sgd = Sgd::new(&RunConfig::adhoc().sgd);
             let x = Tensor::randn([s, 784], (Kind::Float, Device::Cpu));
             let y = Tensor::randint(10, [s], (Kind::Int64, Device::Cpu));
             g.throughput(Throughput::Elements(s as u64));

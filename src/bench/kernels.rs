@@ -156,7 +156,7 @@ pub fn run_suite(
             let kernel = format!("sgd_step/w{w}/s{s}");
             progress(&kernel);
             let batch = random_batch(s, model_seed + s as u64, device);
-            let mut sgd = Sgd::new(&cfg, model.params.len());
+            let mut sgd = Sgd::new(&cfg);
             // A tiny learning rate keeps the model where it is over hundreds of steps.
             let times = time(p, device, || {
                 sgd.step(&model, &batch.x, &batch.y, 1e-6).map(|_| ())

@@ -34,7 +34,7 @@ fn trained_small_model(kind: Kind) -> (Mlp, Subset) {
     let data = toy_data(256, 11, kind);
     let model = Mlp::new(SMALL, 5, kind, Device::Cpu);
     let cfg = crate::config::RunConfig::adhoc().sgd;
-    let mut sgd = crate::train::Sgd::new(&cfg, model.params.len());
+    let mut sgd = crate::train::Sgd::new(&cfg);
     for _ in 0..200 {
         let _ = sgd.step(&model, &data.x, &data.y, 0.05).unwrap();
     }

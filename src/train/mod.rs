@@ -70,7 +70,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    pub fn new(cfg: &SgdConfig, _n_params: usize) -> Self {
+    pub fn new(cfg: &SgdConfig) -> Self {
         Sgd {
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
@@ -132,7 +132,7 @@ pub fn train(
     let n = split.train.len();
     let device = split.train.x.device();
     let mut rng = Rng::stream(seed, "batches");
-    let mut sgd = Sgd::new(cfg, model.params.len());
+    let mut sgd = Sgd::new(cfg);
     let mut curves = Curves::default();
     let start = Instant::now();
     let mut diverged = false;
@@ -210,7 +210,7 @@ mod tests {
         // Reference: an identical model updated by hand.
         let reference = Mlp::new(shape, 1, Kind::Double, Device::Cpu);
         let mut v: Vec<Option<Tensor>> = (0..reference.params.len()).map(|_| None).collect();
-        let mut sgd = Sgd::new(&cfg, model.params.len());
+        let mut sgd = Sgd::new(&cfg);
         for _ in 0..2 {
             let _ = sgd.step(&model, &x, &y, lr).unwrap();
             let loss = crate::model::cross_entropy(&reference.forward(&x, Mode::Train), &y);
