@@ -101,6 +101,23 @@ impl FromStr for HvpMethod {
     }
 }
 
+/// How λ_max is estimated from HVPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EigenMethod {
+    /// Power iteration (PyHessian's method).
+    #[default]
+    Power,
+    /// Lanczos with full reorthogonalisation: the same stopping rule, several times fewer HVPs.
+    Lanczos,
+}
+
+impl EigenMethod {
+    pub fn is_power(&self) -> bool {
+        *self == EigenMethod::Power
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SgdConfig {
@@ -153,6 +170,10 @@ pub struct CurvatureConfig {
     /// `power_max_iters` iterations (PyHessian: 100).
     pub power_tol: f64,
     pub power_max_iters: usize,
+    /// `power` (default; left out of the stored config so older artifacts keep their hash) or
+    /// `lanczos`; both stop by `power_tol` within `power_max_iters` HVPs.
+    #[serde(default, skip_serializing_if = "EigenMethod::is_power")]
+    pub lambda_max_method: EigenMethod,
     /// Gaussian probes for ‖H‖_F² = E‖Hv‖².
     pub frobenius_probes: usize,
     /// Rademacher probes for Hutchinson's Tr(H) = E[zᵀHz].
@@ -213,6 +234,7 @@ impl RunConfig {
                 fd_eps: default_fd_eps(),
                 power_tol: 1e-3,
                 power_max_iters: 100,
+                lambda_max_method: EigenMethod::Power,
                 frobenius_probes: 8,
                 trace_probes: 8,
             },

@@ -6,9 +6,10 @@ use crate::error::Result;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PowerIteration {
+pub struct TopEigenvalue {
     pub lambda_max: f64,
-    /// Rayleigh quotient vᵀHv at every iteration.
+    /// The estimate after every iteration (power: the Rayleigh quotient vᵀHv; Lanczos: the
+    /// largest Ritz value).
     pub trace: Vec<f64>,
     pub converged: bool,
     pub iterations: usize,
@@ -50,7 +51,7 @@ pub fn power_iteration(
     rng: &mut Rng,
     tol: f64,
     max_iters: usize,
-) -> Result<PowerIteration> {
+) -> Result<TopEigenvalue> {
     let (kind, device) = kind_device(h);
     let mut v = random_vector(rng, h.dim(), false, kind, device);
     v = &v / norm(&v);
@@ -73,12 +74,90 @@ pub fn power_iteration(
             }
         }
     }
-    Ok(PowerIteration {
+    Ok(TopEigenvalue {
         lambda_max: trace.last().copied().unwrap_or(f64::NAN),
         iterations: trace.len(),
         trace,
         converged,
     })
+}
+
+/// Lanczos with full reorthogonalisation: the largest Ritz value of the tridiagonal matrix after
+/// k Hessian-vector products, stopped by the same rule as [`power_iteration`] (relative change
+/// of the estimate ≤ `tol`). The Krylov space captures the top eigenvalue far sooner than the
+/// power method's single vector (error ∝ (λ₂/λ₁)^k for power, roughly its square-root rate for
+/// Lanczos), so it needs several times fewer HVPs at equal tolerance; and it estimates the
+/// largest eigenvalue even where a negative one dominates in magnitude.
+pub fn lanczos(h: &Hvp, rng: &mut Rng, tol: f64, max_iters: usize) -> Result<TopEigenvalue> {
+    let (kind, device) = kind_device(h);
+    let mut v = random_vector(rng, h.dim(), false, kind, device);
+    v = &v / norm(&v);
+    // The Krylov basis, one row per vector, grown by doubling so rows are views, never copies.
+    let mut basis = Tensor::zeros([16.min(max_iters as i64).max(1), h.dim()], (kind, device));
+    let (mut alpha, mut beta): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    let mut trace = Vec::new();
+    let mut converged = false;
+    for j in 0..max_iters {
+        let mut w = h.apply(&v)?;
+        let a = dot(&v, &w);
+        alpha.push(a);
+        if j as i64 == basis.size()[0] {
+            let grown = Tensor::zeros([2 * j as i64, h.dim()], (kind, device));
+            grown.narrow(0, 0, j as i64).copy_(&basis);
+            basis = grown;
+        }
+        basis.get(j as i64).copy_(&v);
+        // Full reorthogonalisation against the whole basis as two matrix-vector products,
+        // repeated only when it removed most of w ("twice is enough", Kahan–Parlett): keeps the
+        // Ritz values free of spurious copies for little more than one pass over the basis.
+        let q = basis.narrow(0, 0, j as i64 + 1);
+        for _ in 0..2 {
+            let before = norm(&w);
+            w = &w - q.tr().mv(&q.mv(&w));
+            if norm(&w) > 0.7 * before {
+                break;
+            }
+        }
+        let theta = top_ritz_value(&alpha, &beta);
+        let prev = trace.last().copied();
+        trace.push(theta);
+        if let Some(p) = prev {
+            if (theta - p).abs() <= tol * theta.abs() {
+                converged = true;
+                break;
+            }
+        }
+        let b = norm(&w);
+        if b <= 1e-12 * a.abs().max(1.0) || j + 1 == max_iters {
+            // An invariant subspace: the Ritz values are exact.
+            converged = converged || b <= 1e-12 * a.abs().max(1.0);
+            break;
+        }
+        beta.push(b);
+        v = w / b;
+    }
+    Ok(TopEigenvalue {
+        lambda_max: trace.last().copied().unwrap_or(f64::NAN),
+        iterations: trace.len(),
+        trace,
+        converged,
+    })
+}
+
+/// The largest eigenvalue of the symmetric tridiagonal matrix with diagonal `alpha` and
+/// off-diagonal `beta` (`beta.len() == alpha.len() - 1`).
+fn top_ritz_value(alpha: &[f64], beta: &[f64]) -> f64 {
+    let k = alpha.len() as i64;
+    let t = Tensor::zeros([k, k], (Kind::Double, Device::Cpu));
+    for (i, &a) in alpha.iter().enumerate() {
+        let _ = t.get(i as i64).get(i as i64).fill_(a);
+    }
+    for (i, &b) in beta.iter().take(alpha.len() - 1).enumerate() {
+        let (i, j) = (i as i64, i as i64 + 1);
+        let _ = t.get(i).get(j).fill_(b);
+        let _ = t.get(j).get(i).fill_(b);
+    }
+    t.linalg_eigvalsh("L").max().double_value(&[])
 }
 
 fn mean_and_se(xs: &[f64]) -> (f64, f64) {

@@ -2,7 +2,7 @@
 //! backward) or by central finite differences of gradients.
 use crate::config::HvpMethod;
 use crate::error::{Error, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// L(θ') for parameters θ' in the same order and shapes as the objective's `params`.
 pub type LossFn<'a> = Box<dyn Fn(&[&Tensor]) -> Tensor + 'a>;
@@ -53,11 +53,10 @@ pub fn unflatten(flat: &Tensor, like: &[Tensor]) -> Vec<Tensor> {
     out
 }
 
-/// v·w accumulated in float64.
+/// v·w in the vectors' own precision (one BLAS dot; MKL's reduction order is fixed by the
+/// numerics caps and the thread count, so the result is deterministic).
 pub fn dot(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) * b.to_kind(Kind::Double))
-        .sum(Kind::Double)
-        .double_value(&[])
+    a.dot(b).double_value(&[])
 }
 
 pub fn norm(a: &Tensor) -> f64 {

@@ -11,11 +11,11 @@ mod estimators;
 mod hvp;
 
 pub use estimators::{
-    frobenius_norm, hutchinson_trace, power_iteration, PowerIteration, ProbeEstimate,
+    frobenius_norm, hutchinson_trace, lanczos, power_iteration, ProbeEstimate, TopEigenvalue,
 };
 pub use hvp::{dot, flatten, norm, unflatten, Hvp, Objective};
 
-use crate::config::CurvatureConfig;
+use crate::config::{CurvatureConfig, EigenMethod};
 use crate::data::{index_tensor, Subset};
 use crate::determinism::Rng;
 use crate::error::Result;
@@ -23,7 +23,7 @@ use crate::model::{cross_entropy, Mlp, Mode};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Curvature {
-    pub lambda_max: PowerIteration,
+    pub lambda_max: TopEigenvalue,
     pub frobenius: ProbeEstimate,
     pub trace: ProbeEstimate,
     /// D, the number of parameters (Table 1 reports ‖H‖_F / D).
@@ -54,12 +54,11 @@ pub fn measure(model: &Mlp, train: &Subset, cfg: &CurvatureConfig, seed: u64) ->
     let (data, eval_indices) = eval_subset(train, cfg.eval_samples, seed);
     let obj = model_objective(model, &data);
     let h = Hvp::new(&obj, cfg.hvp, cfg.fd_eps)?;
-    let lambda_max = power_iteration(
-        &h,
-        &mut Rng::stream(seed, "power"),
-        cfg.power_tol,
-        cfg.power_max_iters,
-    )?;
+    let mut rng = Rng::stream(seed, "power");
+    let lambda_max = match cfg.lambda_max_method {
+        EigenMethod::Power => power_iteration(&h, &mut rng, cfg.power_tol, cfg.power_max_iters)?,
+        EigenMethod::Lanczos => lanczos(&h, &mut rng, cfg.power_tol, cfg.power_max_iters)?,
+    };
     let frobenius = frobenius_norm(
         &h,
         &mut Rng::stream(seed, "frobenius"),

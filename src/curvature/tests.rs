@@ -89,6 +89,30 @@ fn small_mlp_estimates_match_the_exact_hessian() {
         p.lambda_max
     );
 
+    // Lanczos reaches the same eigenvalue, and at PyHessian's tolerance needs fewer HVPs than
+    // power iteration.
+    let l = lanczos(&h, &mut Rng::new(1), 1e-10, 150).unwrap();
+    assert!(l.converged);
+    assert!(
+        rel(l.lambda_max, lambda_max) < 1e-8,
+        "lanczos {} vs eigvalsh {lambda_max}",
+        l.lambda_max
+    );
+    let (pl, ll) = (
+        power_iteration(&h, &mut Rng::new(1), 1e-3, 500).unwrap(),
+        lanczos(&h, &mut Rng::new(1), 1e-3, 500).unwrap(),
+    );
+    assert!(
+        ll.iterations < pl.iterations,
+        "lanczos {} vs power {} iterations",
+        ll.iterations,
+        pl.iterations
+    );
+    assert!(
+        rel(ll.lambda_max, lambda_max) <= rel(pl.lambda_max, lambda_max),
+        "lanczos is at least as accurate at equal tolerance"
+    );
+
     // Probe estimators: unbiased, so with 2000 probes within 4 standard errors of the truth,
     // and that standard error is small (a few percent).
     let f = frobenius_norm(&h, &mut Rng::new(2), 2000).unwrap();
