@@ -4,24 +4,20 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
-use three_factors::bench::random_batch;
+use three_factors::bench::{random_batch, sync};
 use three_factors::config::HvpMethod;
 use three_factors::curvature::{lanczos, model_objective, power_iteration, Hvp};
 use three_factors::determinism::Rng;
 use three_factors::model::{Mlp, MlpShape};
 
+/// `iters` calls of `f`, timed between two device synchronisations.
 fn timed(device: Device, iters: u64, mut f: impl FnMut()) -> Duration {
-    let sync = || {
-        if let Device::Cuda(i) = device {
-            tch::Cuda::synchronize(i as i64);
-        }
-    };
-    sync();
+    sync(device);
     let t = Instant::now();
     for _ in 0..iters {
         f();
     }
-    sync();
+    sync(device);
     t.elapsed().max(Duration::from_nanos(1))
 }
 

@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind};
-use three_factors::bench::random_batch;
+use three_factors::bench::{random_batch, sync};
 use three_factors::config::RunConfig;
 use three_factors::model::{Mlp, MlpShape};
 use three_factors::train::Sgd;
@@ -30,17 +30,12 @@ fn sgd_step(c: &mut Criterion) {
                 g.throughput(Throughput::Elements(s as u64));
                 g.bench_with_input(BenchmarkId::new(format!("w{width}"), s), &s, |b, _| {
                     b.iter_custom(|iters| {
-                        let sync = || {
-                            if let Device::Cuda(i) = device {
-                                tch::Cuda::synchronize(i as i64);
-                            }
-                        };
-                        sync();
+                        sync(device);
                         let t = Instant::now();
                         for _ in 0..iters {
                             let _ = sgd.step(&model, &batch.x, &batch.y, 1e-6).expect("step");
                         }
-                        sync();
+                        sync(device);
                         t.elapsed().max(Duration::from_nanos(1))
                     })
                 });

@@ -64,7 +64,9 @@ impl Measurement {
     }
 }
 
-fn sync(device: Device) {
+/// Waits for the device's queued kernels (a no-op on the CPU): timings of asynchronous CUDA work
+/// must end with it.
+pub fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
