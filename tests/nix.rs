@@ -90,3 +90,41 @@ fn structural_check_passes_on_the_flake_and_catches_broken_apps() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL lib.appScripts"), "{out}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "git {args:?}");
+}
+
+/// A `path:` flake is copied into the Nix store whole; build outputs must not travel with it
+/// (a CI run once filled its disk that way). Ignored files are left out of what is evaluated,
+/// and a source that is still too large is refused with a message instead of copied.
+#[test]
+fn structural_check_leaves_ignored_build_outputs_out_of_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    flake_copy(&repo, |f| f.to_string());
+    std::fs::write(repo.join(".gitignore"), "/target\n").unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "flake"]);
+    let big = vec![7u8; 80 << 20];
+    std::fs::create_dir_all(repo.join("target")).unwrap();
+    std::fs::write(repo.join("target/build-output.bin"), &big).unwrap();
+    let (code, out) = nix_check(&repo);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok   lib.appScripts"), "{out}");
+
+    std::fs::write(repo.join("not-ignored.bin"), &big).unwrap();
+    let (code, out) = nix_check(&repo);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("refusing to copy that into the Nix store") && out.contains("KiB"),
+        "{out}"
+    );
+}
