@@ -57,8 +57,23 @@ def timed(fn, warmup, reps, device):
     return out
 
 
+ONLY = None
+
+
+def wants(kernel):
+    """Whether `--only` selects this kernel (matched on its id without the peer's prefix)."""
+    return ONLY is None or ONLY in kernel.split("/", 1)[1]
+
+
 def emit(kernel, iterations, times):
     print("peer", kernel, iterations, " ".join(f"{t:.9f}" for t in times), flush=True)
+
+
+def bench(kernel, iterations, fn, warmup, reps, device):
+    """Times `fn` as `kernel` and prints it, unless `--only` leaves it out. `iterations` may be
+    a callable, evaluated only when the kernel runs."""
+    if wants(kernel):
+        emit(kernel, iterations() if callable(iterations) else iterations, timed(fn, warmup, reps, device))
 
 
 def power(model, x, y, tol, max_iters, seed):
@@ -90,7 +105,10 @@ def main():
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--matmul", type=int, default=2048)
+    ap.add_argument("--only", help="run only the kernels whose id contains this text")
     a = ap.parse_args()
+    global ONLY
+    ONLY = a.only
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     f = h5py.File(a.model, "r")
@@ -111,7 +129,7 @@ def main():
             F.cross_entropy(model(x), y).backward()
             opt.step()
 
-        emit(f"eager/sgd_step/w{width}/s{s}", 1, timed(step, a.warmup, a.reps, device))
+        bench(f"eager/sgd_step/w{width}/s{s}", 1, step, a.warmup, a.reps, device)
 
     x = torch.from_numpy(f["curvature"]["x"][()]).to(device)
     y = torch.from_numpy(f["curvature"]["y"][()]).to(device)
@@ -122,19 +140,19 @@ def main():
     def gradient():
         torch.autograd.grad(F.cross_entropy(model(x), y), params_l)
 
-    emit(f"eager/gradient/w{width}/s{n}", 1, timed(gradient, a.warmup, a.reps, device))
+    bench(f"eager/gradient/w{width}/s{n}", 1, gradient, a.warmup, a.reps, device)
     grads = torch.autograd.grad(F.cross_entropy(model(x), y), params_l, create_graph=True)
     v = [torch.randn_like(p) for p in params_l]
-    emit(f"eager/hvp/w{width}/s{n}", 1,
-         timed(lambda: torch.autograd.grad(grads, params_l, grad_outputs=v, retain_graph=True), a.warmup, a.reps, device))
-    emit(f"eager/power_iteration_20/w{width}/s{n}", 20, timed(lambda: power(model, x, y, 0.0, 20, 0), *few, device))
-    iters = power(model, x, y, 1e-3, 100, 0)[1]
-    emit(f"eager/lambda_max_tol1e-3/w{width}/s{n}", iters, timed(lambda: power(model, x, y, 1e-3, 100, 0), *few, device))
+    bench(f"eager/hvp/w{width}/s{n}", 1,
+          lambda: torch.autograd.grad(grads, params_l, grad_outputs=v, retain_graph=True), a.warmup, a.reps, device)
+    bench(f"eager/power_iteration_20/w{width}/s{n}", 20, lambda: power(model, x, y, 0.0, 20, 0), *few, device)
+    bench(f"eager/lambda_max_tol1e-3/w{width}/s{n}", lambda: power(model, x, y, 1e-3, 100, 0)[1],
+          lambda: power(model, x, y, 1e-3, 100, 0), *few, device)
     try:
         from pyhessian import hessian
     except ImportError:
         hessian = None
-    if hessian is not None:
+    if hessian is not None and wants(f"pyhessian/lambda_max_tol1e-3/w{width}/s{n}"):
         crit = nn.CrossEntropyLoss()
 
         def pyh():
@@ -146,7 +164,7 @@ def main():
     m = a.matmul
     A = torch.randn(m, m, device=device)
     B = torch.randn(m, m, device=device)
-    emit(f"eager/matmul/{m}", 1, timed(lambda: A @ B, a.warmup, a.reps, device))
+    bench(f"eager/matmul/{m}", 1, lambda: A @ B, a.warmup, a.reps, device)
 
 
 if __name__ == "__main__":

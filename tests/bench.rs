@@ -156,3 +156,33 @@ fn cuda_paths_are_honest_without_a_gpu() {
         assert!(!tmp.path().join("h.h5").exists());
     }
 }
+
+/// `--only` runs just the kernels whose id contains the text; one that matches nothing is an
+/// error naming the option, and records nothing.
+#[test]
+fn only_selects_kernels_by_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = QUICK.to_vec();
+    args.extend(["--only", "sgd_step/w128/s1000"]);
+    run_in(tmp.path(), &args, &[]).expect(0);
+    let runs = history::read(&tmp.path().join("h.h5")).unwrap();
+    let kernels: Vec<&str> = runs[0]
+        .measurements
+        .iter()
+        .map(|m| m.kernel.as_str())
+        .collect();
+    assert_eq!(kernels, ["sgd_step/w128/s1000"]);
+
+    let mut args = QUICK.to_vec();
+    *args.last_mut().unwrap() = "other.h5";
+    args.extend(["--only", "no-such-kernel"]);
+    let r = run_in(tmp.path(), &args, &[]);
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("--only 'no-such-kernel' matches no kernel"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!tmp.path().join("other.h5").exists());
+}

@@ -342,23 +342,13 @@ fn check_errors_exit_2() {
     );
 }
 
-#[test]
-fn bless_shows_the_diff_and_is_the_only_writer() {
-    let tmp = tempfile::tempdir().unwrap();
-    smoke(tmp.path(), "o").expect(0);
-    let g = tmp.path().join("g.toml");
-    let mut golden: three_factors::check::Golden =
-        toml::from_str(&std::fs::read_to_string(repo("golden/fig3/smoke.toml")).unwrap()).unwrap();
-    golden
-        .bands
-        .get_mut("lr0.1_bs32_seed0")
-        .unwrap()
-        .get_mut("val_acc")
-        .unwrap()
-        .expected = 0.5;
-    std::fs::write(&g, golden.to_toml()).unwrap();
-    let r = run_in(
-        tmp.path(),
+fn load_golden(path: &Path) -> three_factors::check::Golden {
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn bless_smoke(dir: &Path, golden: &str) -> Run {
+    run_in(
+        dir,
         &[
             "golden",
             "bless",
@@ -369,21 +359,65 @@ fn bless_shows_the_diff_and_is_the_only_writer() {
             "--from",
             "o",
             "--golden",
-            "g.toml",
+            golden,
         ],
         &[],
-    );
+    )
+}
+
+#[test]
+fn bless_shows_the_diff_and_is_the_only_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    smoke(tmp.path(), "o").expect(0);
+    let committed = load_golden(Path::new(&repo("golden/fig3/smoke.toml")));
+    let class = committed.hashes.keys().next().unwrap().clone();
+    let this_device = three_factors::determinism::cpu_model();
+    let g = tmp.path().join("g.toml");
+
+    // A moved band is re-centred (and shown); the same hashes add this machine to the devices
+    // they were reproduced on.
+    let mut golden = committed.clone();
+    golden
+        .bands
+        .get_mut("lr0.1_bs32_seed0")
+        .unwrap()
+        .get_mut("val_acc")
+        .unwrap()
+        .expected = 0.5;
+    golden
+        .reproduced_on
+        .insert(class.clone(), vec!["Some Other CPU".into()]);
+    std::fs::write(&g, golden.to_toml()).unwrap();
+    let r = bless_smoke(tmp.path(), "g.toml");
     r.expect(0);
     assert!(
         r.stdout().contains("- expected = 0.5\n+ expected = 0.625"),
         "{}",
         r.stdout()
     );
-    let blessed = std::fs::read_to_string(&g).unwrap();
+    let mut blessed = load_golden(&g);
     assert_eq!(
-        blessed,
-        std::fs::read_to_string(repo("golden/fig3/smoke.toml")).unwrap()
+        blessed.reproduced_on[&class],
+        ["Some Other CPU".to_string(), this_device.clone()]
     );
+    let mut want = committed.clone();
+    blessed.reproduced_on.clear();
+    want.reproduced_on.clear();
+    assert_eq!(blessed, want);
+
+    // Changed hashes start the list afresh.
+    let mut golden = committed.clone();
+    golden
+        .hashes
+        .get_mut(&class)
+        .unwrap()
+        .insert("lr0.1_bs32_seed0".into(), "0".repeat(64));
+    golden
+        .reproduced_on
+        .insert(class.clone(), vec!["Some Other CPU".into()]);
+    std::fs::write(&g, golden.to_toml()).unwrap();
+    bless_smoke(tmp.path(), "g.toml").expect(0);
+    assert_eq!(load_golden(&g).reproduced_on[&class], [this_device]);
 }
 
 #[test]

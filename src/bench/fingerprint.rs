@@ -46,18 +46,6 @@ fn cuda_version() -> Option<String> {
         .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
 impl Fingerprint {
     pub fn collect(device: tch::Device, threads: usize, numerics: &str) -> Fingerprint {
         let gpu = matches!(device, tch::Device::Cuda(_));
@@ -90,7 +78,7 @@ impl Fingerprint {
                     na()
                 },
             ),
-            ("cpu_model", cpu_model()),
+            ("cpu_model", determinism::cpu_model()),
             ("cpu_capability", determinism::cpu_capability()),
             ("threads", threads.to_string()),
             ("numerics", numerics.to_string()),

@@ -111,6 +111,8 @@ pub struct Suite {
     /// Include λ_max to tolerance 1e-3 (up to 100 iterations; slow on a CPU).
     pub lambda_max: bool,
     pub matmul_n: i64,
+    /// Run only the kernels whose id contains this text (e.g. `sgd_step/w512/s1000`).
+    pub only: Option<String>,
 }
 
 impl Suite {
@@ -122,6 +124,7 @@ impl Suite {
             curvature_samples: 1000,
             lambda_max: true,
             matmul_n: 2048,
+            only: None,
         }
     }
     /// Seconds, for CI: width 128 only, no λ_max, a smaller matmul.
@@ -132,7 +135,12 @@ impl Suite {
             curvature_samples: 1000,
             lambda_max: false,
             matmul_n: 512,
+            only: None,
         }
+    }
+    /// Whether the kernel with this id is part of the run.
+    pub fn wants(&self, kernel: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| kernel.contains(o))
     }
 }
 
@@ -142,33 +150,66 @@ pub fn step_flops(width: usize, s: usize) -> f64 {
     6.0 * s as f64 * (784.0 * w + 2.0 * w * w + 10.0 * w)
 }
 
+/// Measures the suite's kernels one by one, skipping those it does not want.
+struct Runner<'a, P: FnMut(&str)> {
+    suite: &'a Suite,
+    device: Device,
+    progress: P,
+    out: Vec<Measurement>,
+}
+
+impl<P: FnMut(&str)> Runner<'_, P> {
+    /// Times `f` (which returns the kernel's iteration count) as `kernel`, doing `work` per call.
+    fn measure(
+        &mut self,
+        kernel: String,
+        work: f64,
+        p: Protocol,
+        mut f: impl FnMut() -> Result<i64>,
+    ) -> Result<()> {
+        if !self.suite.wants(&kernel) {
+            return Ok(());
+        }
+        (self.progress)(&kernel);
+        let mut iterations = 1;
+        let times_s = time(p, self.device, || {
+            iterations = f()?;
+            Ok(())
+        })?;
+        self.out.push(Measurement {
+            kernel,
+            work,
+            times_s,
+            iterations,
+        });
+        Ok(())
+    }
+}
+
 /// Runs the suite; `model_seed` fixes weights and batches.
 pub fn run_suite(
     suite: &Suite,
     p: Protocol,
     device: Device,
     model_seed: u64,
-    mut progress: impl FnMut(&str),
+    progress: impl FnMut(&str),
 ) -> Result<Vec<Measurement>> {
-    let mut out = Vec::new();
+    let mut r = Runner {
+        suite,
+        device,
+        progress,
+        out: Vec::new(),
+    };
     let cfg = crate::config::RunConfig::adhoc().sgd;
     for &w in &suite.widths {
         let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, device);
         for &s in &suite.batch_sizes {
-            let kernel = format!("sgd_step/w{w}/s{s}");
-            progress(&kernel);
             let batch = random_batch(s, model_seed + s as u64, device);
             let mut sgd = Sgd::new(&cfg);
             // A tiny learning rate keeps the model where it is over hundreds of steps.
-            let times = time(p, device, || {
-                sgd.step(&model, &batch.x, &batch.y, 1e-6).map(|_| ())
+            r.measure(format!("sgd_step/w{w}/s{s}"), s as f64, p, || {
+                sgd.step(&model, &batch.x, &batch.y, 1e-6).map(|_| 1)
             })?;
-            out.push(Measurement {
-                kernel,
-                work: s as f64,
-                times_s: times,
-                iterations: 1,
-            });
         }
     }
     let w = *suite.widths.iter().max().expect("a width");
@@ -176,17 +217,9 @@ pub fn run_suite(
     let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, device);
     let data = random_batch(n, model_seed + 7, device);
     let obj = model_objective(&model, &data);
-    let kernel = format!("gradient/w{w}/s{n}");
-    progress(&kernel);
-    let times = time(p, device, || {
-        obj.gradient_at(&obj.params, false).map(|_| ())
+    r.measure(format!("gradient/w{w}/s{n}"), n as f64, p, || {
+        obj.gradient_at(&obj.params, false).map(|_| 1)
     })?;
-    out.push(Measurement {
-        kernel,
-        work: n as f64,
-        times_s: times,
-        iterations: 1,
-    });
     let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
     let v = {
         let mut rng = Rng::new(model_seed + 11);
@@ -197,33 +230,24 @@ pub fn run_suite(
         )
         .to_device(device)
     };
-    let kernel = format!("hvp/w{w}/s{n}");
-    progress(&kernel);
-    let times = time(p, device, || h.apply(&v).map(|_| ()))?;
-    out.push(Measurement {
-        kernel,
-        work: n as f64,
-        times_s: times,
-        iterations: 1,
-    });
+    r.measure(format!("hvp/w{w}/s{n}"), n as f64, p, || {
+        h.apply(&v).map(|_| 1)
+    })?;
     // Power iteration includes building the first-order graph, as PyHessian's loop does not
     // (it is built once in its constructor); so the fixed-count kernel below rebuilds it too.
-    let kernel = format!("power_iteration_20/w{w}/s{n}");
-    progress(&kernel);
     let few = Protocol {
         warmup: p.warmup.min(1),
         reps: p.reps.min(5),
     };
-    let times = time(few, device, || {
-        let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
-        power_iteration(&h, &mut Rng::new(0), 0.0, 20).map(|_| ())
-    })?;
-    out.push(Measurement {
-        kernel,
-        work: n as f64,
-        times_s: times,
-        iterations: 20,
-    });
+    r.measure(
+        format!("power_iteration_20/w{w}/s{n}"),
+        n as f64,
+        few,
+        || {
+            let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
+            power_iteration(&h, &mut Rng::new(0), 0.0, 20).map(|_| 20)
+        },
+    )?;
     if suite.lambda_max {
         // λ_max to PyHessian's tolerance by power iteration (the peers' algorithm) and by
         // Lanczos (this harness's faster option), each including building the gradient graph.
@@ -233,38 +257,22 @@ pub fn run_suite(
             ("lambda_max_lanczos_tol1e-3", lanczos),
         ];
         for (name, method) in methods {
-            let kernel = format!("{name}/w{w}/s{n}");
-            progress(&kernel);
-            let mut iters = 0;
-            let times = time(few, device, || {
+            r.measure(format!("{name}/w{w}/s{n}"), n as f64, few, || {
                 let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
-                iters = method(&h, &mut Rng::new(0), 1e-3, 100)?.iterations as i64;
-                Ok(())
+                Ok(method(&h, &mut Rng::new(0), 1e-3, 100)?.iterations as i64)
             })?;
-            out.push(Measurement {
-                kernel,
-                work: n as f64,
-                times_s: times,
-                iterations: iters,
-            });
         }
     }
     let m = suite.matmul_n;
-    let kernel = format!("matmul/{m}");
-    progress(&kernel);
-    let a = Tensor::randn([m, m], (Kind::Float, device));
-    let b = Tensor::randn([m, m], (Kind::Float, device));
-    let times = time(p, device, || {
-        let _ = a.f_matmul(&b).map_err(Error::torch("matmul"))?;
-        Ok(())
-    })?;
-    out.push(Measurement {
-        kernel,
-        work: 2.0 * (m as f64).powi(3),
-        times_s: times,
-        iterations: 1,
-    });
-    Ok(out)
+    if suite.wants(&format!("matmul/{m}")) {
+        let a = Tensor::randn([m, m], (Kind::Float, device));
+        let b = Tensor::randn([m, m], (Kind::Float, device));
+        r.measure(format!("matmul/{m}"), 2.0 * (m as f64).powi(3), p, || {
+            let _product = a.f_matmul(&b).map_err(Error::torch("matmul"))?;
+            Ok(1)
+        })?;
+    }
+    Ok(r.out)
 }
 
 #[cfg(test)]

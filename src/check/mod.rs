@@ -79,6 +79,11 @@ pub struct Golden {
     /// metric → the paper's claim.
     #[serde(default)]
     pub science: BTreeMap<String, Science>,
+    /// platform class → the devices (CPU or GPU models, from the artifacts' provenance) whose
+    /// fresh runs produced exactly that class's hashes. `golden bless` adds a device when its
+    /// hashes equal the recorded ones and starts the list afresh when they change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reproduced_on: BTreeMap<String, Vec<String>>,
 }
 
 /// Metrics banded per grid point: accuracies absolutely, curvature relatively.
@@ -174,6 +179,18 @@ impl Golden {
                 .map(|s| (s.config.run_name(), s.stored_hash.clone()))
                 .collect();
             h.insert(GRID_KEY.into(), grid_hash.into());
+            let mut devices = match self.hashes.get(class) {
+                Some(old) if *old == h => {
+                    self.reproduced_on.get(class).cloned().unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            for d in runs.iter().filter_map(|s| s.provenance.get("device_name")) {
+                if !devices.iter().any(|x| x == d) {
+                    devices.push(d.to_string());
+                }
+            }
+            g.reproduced_on.insert(class.to_string(), devices);
             g.hashes.insert(class.to_string(), h);
         }
         g.bands = runs

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     pub python: Option<PathBuf>,
     #[arg(long, default_value = "bench/history.h5")]
     pub history: PathBuf,
+    /// Run only the kernels whose id contains this text, e.g. `sgd_step/w512/s1000` (peers
+    /// too); for profiling one kernel.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -87,10 +91,13 @@ fn run(a: &BenchArgs, numerics: &str) -> Result<ExitCode> {
             .unwrap_or(1)
     });
     tch::set_num_threads(threads as i32);
-    let suite = if a.quick {
-        Suite::quick()
-    } else {
-        Suite::full()
+    let suite = Suite {
+        only: a.only.clone(),
+        ..if a.quick {
+            Suite::quick()
+        } else {
+            Suite::full()
+        }
     };
     let p = Protocol {
         warmup: a.warmup,
@@ -105,6 +112,13 @@ fn run(a: &BenchArgs, numerics: &str) -> Result<ExitCode> {
         p.reps
     );
     let mut ms = bench::run_suite(&suite, p, device, 0, |k| eprintln!("  {k}"))?;
+    if ms.is_empty() {
+        bail!(
+            "--only '{}' matches no kernel of this suite (ids look like sgd_step/w512/s25, \
+             gradient/w512/s1000, hvp/w512/s1000, power_iteration_20/w512/s1000, matmul/2048)",
+            a.only.as_deref().unwrap_or_default()
+        );
+    }
     if a.peers {
         ms.extend(peers(a, &suite, threads)?);
     }
@@ -186,6 +200,7 @@ fn peers(a: &BenchArgs, suite: &Suite, threads: usize) -> Result<Vec<Measurement
             &a.device,
         ])
         .args(["--matmul", &suite.matmul_n.to_string()])
+        .args(suite.only.iter().flat_map(|o| ["--only", o.as_str()]))
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     if !out.status.success() {

@@ -134,6 +134,7 @@ pub fn bless(a: BlessArgs) -> Result<ExitCode> {
             hashes: Default::default(),
             bands: Default::default(),
             science: Default::default(),
+            reproduced_on: Default::default(),
         }
     };
     let new = old.bless(&runs, &grid_hash);

@@ -181,6 +181,19 @@ pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) 
     }
 }
 
+/// The CPU's model name from /proc/cpuinfo ("Intel(R) Xeon(R) Processor"), or the architecture.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 /// The GPU's marketing name from `nvidia-smi` ("NVIDIA H200"), or "unknown-gpu".
 pub fn gpu_name() -> String {
     std::process::Command::new("nvidia-smi")

@@ -56,7 +56,7 @@ pub fn base_provenance(cfg: &RunConfig, caps: &NumericsCaps) -> Result<Provenanc
         "device_name",
         match device {
             tch::Device::Cuda(_) => determinism::gpu_name(),
-            _ => format!("{} CPU", std::env::consts::ARCH),
+            _ => determinism::cpu_model(),
         },
     );
     p.set("threads", cfg.threads);
