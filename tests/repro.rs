@@ -52,16 +52,64 @@ fn smoke_grid_reproduces_across_processes_and_passes_the_golden_gate() {
     a.expect(0);
     b.expect(0);
     assert_eq!(grid_hash(&a), grid_hash(&b));
-    for f in ["fig3.h5", "fig3.png", "fig3.svg"] {
+    for f in ["fig3.h5", "fig3.csv", "fig3.png", "fig3.svg"] {
         assert!(tmp.path().join("a").join(f).exists(), "{f}");
     }
     assert!(a.stdout().contains("Spearman rank correlation"));
+    csv_matches_grid_h5(&tmp.path().join("a"));
     let c = check(
         tmp.path(),
         &["a", "--golden", &repo("golden/fig3/smoke.toml")],
     );
     c.expect(0);
     assert!(c.stdout().contains("PASS: 29 checks"), "{}", c.stdout());
+}
+
+/// `fig3.csv` holds the same table as `fig3.h5`'s `/grid`: same columns, same rows, same values.
+fn csv_matches_grid_h5(dir: &Path) {
+    let csv = std::fs::read_to_string(dir.join("fig3.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    let f = hdf5::File::open(dir.join("fig3.h5")).unwrap();
+    let grid = f.group("grid").unwrap();
+    let mut names = grid.member_names().unwrap();
+    names.sort();
+    let mut sorted = header.clone();
+    sorted.sort();
+    assert_eq!(sorted, names);
+    for (i, name) in header.iter().enumerate() {
+        let ds = grid.dataset(name).unwrap();
+        let want: Vec<String> = match *name {
+            "run" | "content_sha256" => ds
+                .read_raw::<hdf5::types::VarLenUnicode>()
+                .unwrap()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            "batch_size" | "seed" => ds
+                .read_raw::<i64>()
+                .unwrap()
+                .iter()
+                .map(i64::to_string)
+                .collect(),
+            "diverged" | "flagged" => ds
+                .read_raw::<u8>()
+                .unwrap()
+                .iter()
+                .map(u8::to_string)
+                .collect(),
+            _ => ds
+                .read_raw::<f64>()
+                .unwrap()
+                .iter()
+                .map(f64::to_string)
+                .collect(),
+        };
+        let got: Vec<String> = rows.iter().map(|r| r[i].to_string()).collect();
+        assert_eq!(got, want, "column {name}");
+    }
 }
 
 #[test]

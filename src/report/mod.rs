@@ -195,6 +195,64 @@ pub fn equal_ratio_spread(rows: &[Row]) -> String {
     s
 }
 
+/// One column of the grid table: how to read it off a [`Row`], by type.
+#[derive(Clone, Copy)]
+enum Column {
+    F64(fn(&Row) -> f64),
+    I64(fn(&Row) -> i64),
+    Flag(fn(&Row) -> bool),
+    Text(fn(&Row) -> &str),
+}
+
+/// The grid table's columns, in order: the same names in `fig3.h5` (`/grid/<name>`) and in
+/// `fig3.csv`'s header.
+const COLUMNS: [(&str, Column); 15] = [
+    ("run", Column::Text(|r| &r.name)),
+    ("lr", Column::F64(|r| r.lr)),
+    ("batch_size", Column::I64(|r| r.batch_size)),
+    ("eta_over_s", Column::F64(|r| r.eta_over_s)),
+    ("seed", Column::I64(|r| r.seed)),
+    ("lambda_max", Column::F64(|r| r.lambda_max)),
+    ("frobenius_norm", Column::F64(|r| r.frobenius_norm)),
+    ("trace", Column::F64(|r| r.trace)),
+    ("train_acc", Column::F64(|r| r.train_acc)),
+    ("val_acc", Column::F64(|r| r.val_acc)),
+    ("test_acc", Column::F64(|r| r.test_acc)),
+    ("final_train_loss", Column::F64(|r| r.final_train_loss)),
+    ("diverged", Column::Flag(|r| r.diverged)),
+    ("flagged", Column::Flag(|r| r.flagged)),
+    ("content_sha256", Column::Text(|r| &r.content_sha256)),
+];
+
+/// Writes the grid table as `fig3.csv` (header row, then one row per run; flags as 0/1, floats
+/// in Rust's shortest round-trip form), atomically. `pd.read_csv("fig3.csv")` reads it.
+pub fn write_grid_csv(path: &Path, rows: &[Row]) -> Result<()> {
+    let mut out = COLUMNS.map(|(name, _)| name).join(",");
+    out.push('\n');
+    for r in rows {
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|(_, c)| match c {
+                Column::F64(f) => f(r).to_string(),
+                Column::I64(f) => f(r).to_string(),
+                Column::Flag(f) => u8::from(f(r)).to_string(),
+                // Run names and hashes are [A-Za-z0-9._-]; quote anyway if that ever changes.
+                Column::Text(f) => {
+                    let t = f(r);
+                    if t.contains([',', '"', '\n']) {
+                        format!("\"{}\"", t.replace('"', "\"\""))
+                    } else {
+                        t.to_string()
+                    }
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    crate::atomic::write(path, out.as_bytes())
+}
+
 /// Writes the grid table as `fig3.h5`: one 1-D dataset per column under `/grid` (pandas:
 /// `pd.DataFrame({k: f["grid"][k][()] for k in f["grid"]})`), plus the correlations under
 /// `/spearman`. Returns its content hash (also stored as the `content_sha256` attribute).
@@ -204,50 +262,25 @@ pub fn write_grid_h5(path: &Path, experiment: &str, profile: &str, rows: &[Row])
         h5::attr_str(p, f, "experiment", experiment)?;
         h5::attr_str(p, f, "profile", profile)?;
         let g = h5::group(p, f, "grid")?;
-        let col = |m: fn(&Row) -> f64| rows.iter().map(m).collect::<Vec<f64>>();
-        h5::vector(p, &g, "lr", &col(|r| r.lr))?;
-        h5::vector(
-            p,
-            &g,
-            "batch_size",
-            &rows.iter().map(|r| r.batch_size).collect::<Vec<_>>(),
-        )?;
-        h5::vector(p, &g, "eta_over_s", &col(|r| r.eta_over_s))?;
-        h5::vector(
-            p,
-            &g,
-            "seed",
-            &rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        )?;
-        h5::vector(p, &g, "lambda_max", &col(|r| r.lambda_max))?;
-        h5::vector(p, &g, "frobenius_norm", &col(|r| r.frobenius_norm))?;
-        h5::vector(p, &g, "trace", &col(|r| r.trace))?;
-        h5::vector(p, &g, "train_acc", &col(|r| r.train_acc))?;
-        h5::vector(p, &g, "val_acc", &col(|r| r.val_acc))?;
-        h5::vector(p, &g, "test_acc", &col(|r| r.test_acc))?;
-        h5::vector(p, &g, "final_train_loss", &col(|r| r.final_train_loss))?;
-        h5::vector(
-            p,
-            &g,
-            "diverged",
-            &rows.iter().map(|r| r.diverged as u8).collect::<Vec<_>>(),
-        )?;
-        h5::vector(
-            p,
-            &g,
-            "flagged",
-            &rows.iter().map(|r| r.flagged as u8).collect::<Vec<_>>(),
-        )?;
-        let names: Vec<hdf5::types::VarLenUnicode> = rows
-            .iter()
-            .map(|r| r.name.parse().expect("ascii"))
-            .collect();
-        h5::vector(p, &g, "run", &names)?;
-        let hashes: Vec<hdf5::types::VarLenUnicode> = rows
-            .iter()
-            .map(|r| r.content_sha256.parse().expect("hex"))
-            .collect();
-        h5::vector(p, &g, "content_sha256", &hashes)?;
+        for (name, column) in COLUMNS {
+            match column {
+                Column::F64(f) => h5::vector(p, &g, name, &rows.iter().map(f).collect::<Vec<_>>())?,
+                Column::I64(f) => h5::vector(p, &g, name, &rows.iter().map(f).collect::<Vec<_>>())?,
+                Column::Flag(f) => h5::vector(
+                    p,
+                    &g,
+                    name,
+                    &rows.iter().map(|r| u8::from(f(r))).collect::<Vec<_>>(),
+                )?,
+                Column::Text(f) => {
+                    let v: Vec<hdf5::types::VarLenUnicode> = rows
+                        .iter()
+                        .map(|r| f(r).parse().expect("run names and hashes are ASCII"))
+                        .collect();
+                    h5::vector(p, &g, name, &v)?
+                }
+            }
+        }
         let g = h5::group(p, f, "spearman")?;
         for (m, rho) in correlations(rows) {
             h5::scalar(p, &g, m.as_str(), rho)?;

@@ -263,10 +263,13 @@ pub(super) fn collect(
         }
     );
     report::plot_fig3(out, "fig3", &title, &rows)?;
+    let csv = out.join("fig3.csv");
+    report::write_grid_csv(&csv, &rows)?;
     println!("fig3.h5 content_sha256 {hash}");
     println!(
-        "wrote {}, {}, {}",
+        "wrote {}, {}, {}, {}",
         h5.display(),
+        csv.display(),
         out.join("fig3.png").display(),
         out.join("fig3.svg").display()
     );
