@@ -15,7 +15,16 @@
   # tests/nix/nixpkgs-stub (see ci/nix-check).
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/1c51f99cb01412ef9028b66b6cea505ad741cfa7";
 
-  outputs = { self, nixpkgs }:
+  # The Rust toolchain of rust-toolchain.toml (1.95.0, with rustfmt and clippy), the same one
+  # rustup installs outside Nix. Pinned by commit: manifests/stable/1.95.0.nix (dated 2026-04-16)
+  # is present at 62e3b8aedabc240e5b0cc9fae003bc9edfebbc9b of oxalica/rust-overlay (read in that
+  # repository, not fetched here). Its nixpkgs follows ours.
+  inputs.rust-overlay = {
+    url = "github:oxalica/rust-overlay/62e3b8aedabc240e5b0cc9fae003bc9edfebbc9b";
+    inputs.nixpkgs.follows = "nixpkgs";
+  };
+
+  outputs = { self, nixpkgs, rust-overlay }:
     let
       lib = nixpkgs.lib;
       systems = [ "x86_64-linux" "aarch64-linux" ];
@@ -31,8 +40,12 @@
 
       pkgsFor = system: cuda: import nixpkgs {
         inherit system;
+        overlays = [ rust-overlay.overlays.default ];
         config = { allowUnfree = true; cudaSupport = cuda; };
       };
+
+      # cargo, rustc, rustfmt and clippy exactly as rust-toolchain.toml names them.
+      toolchainFor = pkgs: pkgs.rust-bin.fromRustupToolchainFile ./rust-toolchain.toml;
 
       torchFor = pkgs:
         let
@@ -53,8 +66,12 @@
       };
 
       packageFor = system: cuda:
-        let pkgs = pkgsFor system cuda;
-        in pkgs.rustPlatform.buildRustPackage {
+        let
+          pkgs = pkgsFor system cuda;
+          toolchain = toolchainFor pkgs;
+          rustPlatform = pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; };
+        in
+        rustPlatform.buildRustPackage {
           pname = "three-factors";
           version = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).package.version;
           src = lib.cleanSource ./.;
@@ -94,7 +111,7 @@
       shellFor = system: cuda:
         let pkgs = pkgsFor system cuda;
         in pkgs.mkShell ((buildEnv pkgs) // {
-          packages = [ pkgs.cargo pkgs.rustc pkgs.rustfmt pkgs.clippy pkgs.cmake pkgs.pkg-config (pythonFor pkgs) ];
+          packages = [ (toolchainFor pkgs) pkgs.cmake pkgs.pkg-config (pythonFor pkgs) ];
         });
 
       # The four Fashion-MNIST files, decompressed, as a fixed-output derivation: its hash is the
@@ -120,7 +137,8 @@
           pkg = self.packages.${system}.default;
           cargoCheck = name: command: pkg.overrideAttrs (old: {
             name = "three-factors-${name}";
-            nativeBuildInputs = old.nativeBuildInputs ++ [ pkgs.rustfmt pkgs.clippy ];
+            # The pinned toolchain carries rustfmt and clippy (rust-toolchain.toml's components).
+            nativeBuildInputs = old.nativeBuildInputs ++ [ (toolchainFor pkgs) ];
             buildPhase = command;
             installPhase = "touch $out";
             doCheck = false;

@@ -14,7 +14,12 @@ fn flake_copy(dir: &Path, edit: impl Fn(&str) -> String) {
     let flake = std::fs::read_to_string(root().join("flake.nix")).unwrap();
     let edited = edit(&flake);
     std::fs::write(dir.join("flake.nix"), edited).unwrap();
-    for f in ["Cargo.toml", "Cargo.lock", "ci/determinism.env"] {
+    for f in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+        "ci/determinism.env",
+    ] {
         std::fs::copy(root().join(f), dir.join(f)).unwrap();
     }
 }
@@ -42,7 +47,7 @@ fn nix_check(dir: &Path) -> (i32, String) {
 }
 
 #[test]
-fn structural_check_passes_on_the_flake_and_catches_broken_apps() {
+fn structural_check_passes_on_the_flake_and_catches_broken_apps_and_toolchains() {
     let tmp = tempfile::tempdir().unwrap();
 
     let good = tmp.path().join("good");
@@ -89,6 +94,35 @@ fn structural_check_passes_on_the_flake_and_catches_broken_apps() {
     let (code, out) = nix_check(&wrong_args);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL lib.appScripts"), "{out}");
+
+    let unpinned_shell = tmp.path().join("unpinned-shell");
+    flake_copy(&unpinned_shell, |f| {
+        f.replace(
+            "packages = [ (toolchainFor pkgs) pkgs.cmake",
+            "packages = [ pkgs.cargo pkgs.rustc pkgs.cmake",
+        )
+    });
+    let (code, out) = nix_check(&unpinned_shell);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL devShells") && out.contains("lacks rust-toolchain.toml's Rust 1.95.0"),
+        "{out}"
+    );
+
+    let unpinned_package = tmp.path().join("unpinned-package");
+    flake_copy(&unpinned_package, |f| {
+        f.replace(
+            "pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; }",
+            "pkgs.makeRustPlatform { inherit (pkgs) cargo rustc; }",
+        )
+    });
+    let (code, out) = nix_check(&unpinned_package);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL packages")
+            && out.contains("is not built with rust-toolchain.toml's Rust 1.95.0"),
+        "{out}"
+    );
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -1,6 +1,7 @@
-# `import nixpkgs { system; config; }` for the stub: a package set whose derivations record
-# their arguments. torch-bin is 2.11.0, as at the pinned revision.
-{ system, config ? { } }:
+# `import nixpkgs { system; overlays; config; }` for the stub: a package set whose derivations
+# record their arguments. torch-bin is 2.11.0, as at the pinned revision. Overlays are applied
+# in order, each seeing the set built so far as both `final` and `prev`.
+{ system, overlays ? [ ], config ? { } }:
 let
   drv = name: extra: extra // {
     type = "derivation";
@@ -15,11 +16,12 @@ let
     numpy = drv "numpy" { };
     h5py = drv "h5py" { };
   };
-in
-{
+  base = {
   inherit config python3Packages;
   python3 = { withPackages = f: drv "python3-env" { packages = f python3Packages; }; };
-  rustPlatform.buildRustPackage = args: withOverride (drv args.pname args);
+  makeRustPlatform = { cargo, rustc }: {
+    buildRustPackage = args: withOverride (drv args.pname (args // { inherit cargo rustc; }));
+  };
   writeShellScriptBin = name: text: drv name { inherit text; };
   mkShell = args: drv "shell" args;
   runCommand = name: env: script: drv name (env // { inherit script; });
@@ -32,4 +34,6 @@ in
   rustc = drv "rustc" { };
   rustfmt = drv "rustfmt" { };
   clippy = drv "clippy" { };
-}
+  };
+in
+builtins.foldl' (pkgs: overlay: pkgs // overlay pkgs pkgs) base overlays
