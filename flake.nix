@@ -145,9 +145,14 @@
           });
         in
         {
-          # The library's tests inside the build (the integration tests drive a Slurm cluster, Nix
-          # and a Python venv, which ci/test provides outside the sandbox).
-          tests = cargoCheck "tests" "FASHION_MNIST_DIR=${data} cargo test --offline --lib";
+          # The library's tests and the integration tests of `run`, `repro`, `check` and `golden`
+          # inside the build, on the Fashion-MNIST derivation. Left to ci/test, outside the
+          # sandbox: the tests that drive a Slurm cluster, Nix itself, the Python venv (h5py
+          # reader, PyTorch peers) and the system copy of the data.
+          tests = cargoCheck "tests" ''
+            export FASHION_MNIST_DIR=${data} THREE_FACTORS_TEST_DATA=${data}
+            cargo test --offline --lib --test run --test repro --               --skip artifact_params_reload_in_an_independent_reader
+          '';
           fmt = cargoCheck "fmt" "cargo fmt --all -- --check";
           clippy = cargoCheck "clippy" "cargo clippy --all-targets --offline -- -D warnings";
           gate = pkgs.runCommand "three-factors-gate" { env = determinismEnv // { FASHION_MNIST_DIR = "${data}"; }; } ''

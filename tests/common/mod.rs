@@ -57,7 +57,12 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = Command::new(bin());
     c.current_dir(dir).args(args);
     c.env("XDG_CACHE_HOME", dir.join(".cache"));
-    c.env_remove("FASHION_MNIST_DIR");
+    // The caller's FASHION_MNIST_DIR never leaks in; where the system copy is absent (the Nix
+    // sandbox), THREE_FACTORS_TEST_DATA names the folder the tests read instead.
+    match std::env::var_os("THREE_FACTORS_TEST_DATA") {
+        Some(d) => c.env("FASHION_MNIST_DIR", d),
+        None => c.env_remove("FASHION_MNIST_DIR"),
+    };
     for (k, v) in env {
         c.env(k, v);
     }
