@@ -91,6 +91,9 @@ pub enum Error {
         recomputed: String,
     },
 
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+
     // ---- golden / repro --------------------------------------------------------------------
     #[error("{path}: {reason}")]
     Golden { path: PathBuf, reason: String },

@@ -248,3 +248,118 @@ fn killed_run_leaves_no_file_under_the_final_name() {
     child.wait().unwrap();
     assert!(!tmp.path().join("k.h5").exists());
 }
+
+/// A long run killed mid-training resumes from its checkpoint and ends with the same content
+/// hash as the run that was never interrupted (momentum buffers, BatchNorm statistics and the
+/// batch order all continue exactly). A checkpoint of another configuration, or a corrupt one,
+/// is reported and ignored; a finished run leaves no checkpoint behind.
+#[test]
+fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long = [
+        "--train-samples",
+        "1024",
+        "--epochs",
+        "40",
+        "--momentum",
+        "0.9",
+        "--checkpoint-secs",
+        "0",
+    ];
+    let args = |out: &str| -> Vec<String> {
+        SMALL
+            .iter()
+            .chain(&long)
+            .chain(&["--out", out])
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let whole = run_in(
+        tmp.path(),
+        &args("whole.h5")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    whole.expect(0);
+    assert!(!tmp.path().join("whole.h5.ckpt").exists());
+
+    let mut child = std::process::Command::new(common::bin())
+        .current_dir(tmp.path())
+        .args(args("cut.h5"))
+        .env("XDG_CACHE_HOME", tmp.path().join(".cache"))
+        .spawn()
+        .unwrap();
+    let ckpt = tmp.path().join("cut.h5.ckpt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ckpt.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before its first checkpoint"
+        );
+        assert!(std::time::Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!tmp.path().join("cut.h5").exists());
+    std::fs::copy(&ckpt, tmp.path().join("other.h5.ckpt")).unwrap();
+
+    let resumed = run_in(
+        tmp.path(),
+        &args("cut.h5")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    resumed.expect(0);
+    let epoch: usize = resumed
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("resuming from cut.h5.ckpt after epoch "))
+        .unwrap_or_else(|| panic!("did not resume:\n{}", resumed.stderr()))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..40).contains(&epoch), "resumed after epoch {epoch}");
+    assert_eq!(hash_of(&resumed), hash_of(&whole));
+    assert!(!ckpt.exists(), "the checkpoint outlived the artifact");
+
+    // The same checkpoint under another run's name: a different learning rate.
+    let mut other = args("other.h5");
+    let lr = other.iter().position(|a| a == "--lr").unwrap();
+    other[lr + 1] = "0.1".into();
+    let r = run_in(
+        tmp.path(),
+        &other.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    r.expect(0);
+    assert!(
+        r.stderr()
+            .contains("other.h5.ckpt: checkpoint of another configuration; training from scratch"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!tmp.path().join("other.h5.ckpt").exists());
+
+    std::fs::write(tmp.path().join("bad.h5.ckpt"), b"not hdf5").unwrap();
+    let r = run_in(
+        tmp.path(),
+        &args("bad.h5")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    r.expect(0);
+    assert!(
+        r.stderr()
+            .contains("warning: unreadable checkpoint, training from scratch"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(hash_of(&r), hash_of(&whole));
+}

@@ -13,7 +13,10 @@
 //!   the 10k test images)
 //! - `/params/<name>` for every parameter and BatchNorm buffer (`l1.weight`, `bn1.running_mean`,
 //!   ...), float32, in the model's own shapes.
+mod checkpoint;
 pub mod h5;
+
+pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 
 use crate::config::RunConfig;
 use crate::curvature::Curvature;
@@ -105,6 +108,32 @@ impl ArtifactSummary {
     }
 }
 
+/// Writes the per-epoch curves as one 1-D dataset each under `g`.
+fn write_curves(p: &Path, g: &hdf5::Group, c: &Curves) -> Result<()> {
+    h5::vector(p, g, "epoch", &c.epoch)?;
+    h5::vector(p, g, "train_loss", &c.train_loss)?;
+    h5::vector(p, g, "train_acc", &c.train_acc)?;
+    h5::vector(p, g, "val_loss", &c.val_loss)?;
+    h5::vector(p, g, "val_acc", &c.val_acc)?;
+    h5::vector(p, g, "lr", &c.lr)?;
+    h5::vector(p, g, "batch_size", &c.batch_size)?;
+    h5::vector(p, g, "wall_time_s", &c.wall_time_s)
+}
+
+/// Reads what [`write_curves`] wrote.
+fn read_curves(p: &Path, g: &hdf5::Group) -> Result<Curves> {
+    Ok(Curves {
+        epoch: h5::read_vec(p, g, "epoch")?,
+        train_loss: h5::read_vec(p, g, "train_loss")?,
+        train_acc: h5::read_vec(p, g, "train_acc")?,
+        val_loss: h5::read_vec(p, g, "val_loss")?,
+        val_acc: h5::read_vec(p, g, "val_acc")?,
+        lr: h5::read_vec(p, g, "lr")?,
+        batch_size: h5::read_vec(p, g, "batch_size")?,
+        wall_time_s: h5::read_vec(p, g, "wall_time_s")?,
+    })
+}
+
 /// Writes `rec` to `dest` atomically and returns its content hash.
 pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
     h5::create_atomic(dest, |f, p| {
@@ -113,16 +142,7 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
         for (k, v) in &rec.provenance.0 {
             h5::attr_str(p, f, &format!("provenance.{k}"), v)?;
         }
-        let c = &rec.curves;
-        let g = h5::group(p, f, "curves")?;
-        h5::vector(p, &g, "epoch", &c.epoch)?;
-        h5::vector(p, &g, "train_loss", &c.train_loss)?;
-        h5::vector(p, &g, "train_acc", &c.train_acc)?;
-        h5::vector(p, &g, "val_loss", &c.val_loss)?;
-        h5::vector(p, &g, "val_acc", &c.val_acc)?;
-        h5::vector(p, &g, "lr", &c.lr)?;
-        h5::vector(p, &g, "batch_size", &c.batch_size)?;
-        h5::vector(p, &g, "wall_time_s", &c.wall_time_s)?;
+        write_curves(p, &h5::group(p, f, "curves")?, &rec.curves)?;
 
         let g = h5::group(p, f, "curvature")?;
         match &rec.curvature {

@@ -139,6 +139,11 @@ pub struct RunArgs {
     /// Do not print the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Save the training state (next to the artifact, as <artifact>.ckpt) at the end of an
+    /// epoch once this many seconds have passed since the last save; 0 saves every epoch. A
+    /// rerun of the same command resumes from it and gives the same content hash.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub checkpoint_secs: f64,
 }
 
 #[derive(Subcommand, Debug)]

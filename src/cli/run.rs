@@ -1,14 +1,16 @@
 //! `run` and `inspect`: one configuration through the pipeline, and reading artifacts back.
 use super::RunArgs;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 use three_factors::artifact::{self, ArtifactSummary};
 use three_factors::config::{Experiment, RunConfig};
 use three_factors::data::{FashionMnist, Lookup};
-use three_factors::determinism::NumericsCaps;
+use three_factors::determinism::{self, NumericsCaps};
 use three_factors::repro;
+use three_factors::train::Checkpoint;
 
 /// Resolves `run`'s arguments into one validated config: built-in defaults, or `--config`, or
 /// a profile's base; then every flag given on the command line.
@@ -97,9 +99,22 @@ pub fn run(a: RunArgs, caps: &NumericsCaps) -> Result<ExitCode> {
 
     let data = FashionMnist::load(&Lookup::from_env(a.data_dir.as_deref()))
         .context("loading Fashion-MNIST")?;
+    if !(a.checkpoint_secs >= 0.0 && a.checkpoint_secs.is_finite()) {
+        bail!(
+            "--checkpoint-secs: {} is not a number of seconds ≥ 0",
+            a.checkpoint_secs
+        );
+    }
+    let ckpt = artifact::checkpoint_path(&dest);
+    let class = determinism::platform_class(cfg.device()?, caps, cfg.threads);
+    let config_toml = cfg.to_toml();
+    let resume = resumable(&ckpt, &config_toml, &class);
     let bar = epoch_bar(cfg.sgd.epochs, a.quiet);
     bar.set_prefix(cfg.run_name());
-    let rec = repro::run_one(&cfg, &data, caps, |c| {
+    let every = Duration::from_secs_f64(a.checkpoint_secs);
+    let mut saved = Instant::now();
+    let rec = repro::run_one(&cfg, &data, caps, resume.as_ref(), |e| {
+        let c = e.curves;
         bar.set_position(c.epoch.len() as u64);
         bar.set_message(format!(
             "loss {:.4} train {:.3} val {:.3}",
@@ -107,15 +122,64 @@ pub fn run(a: RunArgs, caps: &NumericsCaps) -> Result<ExitCode> {
             c.train_acc.last().unwrap_or(&f64::NAN),
             c.val_acc.last().unwrap_or(&f64::NAN)
         ));
+        if !e.diverged && c.epoch.len() < cfg.sgd.epochs && saved.elapsed() >= every {
+            artifact::save_checkpoint(&ckpt, &e.checkpoint()?, &config_toml, &class)?;
+            saved = Instant::now();
+        }
+        Ok(())
     })?;
     bar.finish_and_clear();
     let hash =
         artifact::write_run(&dest, &rec).with_context(|| format!("writing {}", dest.display()))?;
+    match std::fs::remove_file(&ckpt) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "warning: {}: could not remove the checkpoint: {e}",
+                ckpt.display()
+            )
+        }
+        _ => {}
+    }
     let s = artifact::read_summary(&dest)?;
     print_summary(&s);
     println!("content_sha256  {hash}");
     println!("wrote           {}", dest.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint at `path` if it belongs to this run (same resolved config, same platform
+/// class); otherwise says why it is not used and returns None (training starts afresh and the
+/// first new checkpoint replaces the old file).
+fn resumable(path: &Path, config_toml: &str, class: &str) -> Option<Checkpoint> {
+    if !path.exists() {
+        return None;
+    }
+    match artifact::load_checkpoint(path) {
+        Ok(s) if s.config_toml == config_toml && s.platform_class == class => {
+            eprintln!(
+                "resuming from {} after epoch {}",
+                path.display(),
+                s.checkpoint.epoch
+            );
+            Some(s.checkpoint)
+        }
+        Ok(s) => {
+            let why = if s.config_toml != config_toml {
+                "another configuration".to_string()
+            } else {
+                format!("platform class {}, this is {class}", s.platform_class)
+            };
+            eprintln!(
+                "warning: {}: checkpoint of {why}; training from scratch",
+                path.display()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("warning: unreadable checkpoint, training from scratch: {e}");
+            None
+        }
+    }
 }
 
 fn print_summary(s: &ArtifactSummary) {

@@ -9,7 +9,7 @@ use crate::data::{FashionMnist, Split};
 use crate::determinism::{self, NumericsCaps, Settings};
 use crate::error::{Error, Result};
 use crate::model::{Mlp, MlpShape};
-use crate::train::{self, Curves};
+use crate::train::{self, Checkpoint, EpochEnd};
 use tch::Kind;
 
 /// The tch version this crate is built with (kept in step with Cargo.toml).
@@ -76,13 +76,14 @@ pub fn base_provenance(cfg: &RunConfig, caps: &NumericsCaps) -> Result<Provenanc
     Ok(p)
 }
 
-/// Runs one configuration end to end and returns its record (not yet written).
-/// `on_epoch` sees the curves after every epoch.
+/// Runs one configuration end to end (training from scratch, or from `resume`) and returns its
+/// record (not yet written). `on_epoch` sees the end of every epoch.
 pub fn run_one(
     cfg: &RunConfig,
     data: &FashionMnist,
     caps: &NumericsCaps,
-    on_epoch: impl FnMut(&Curves),
+    resume: Option<&Checkpoint>,
+    on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
 ) -> Result<RunRecord> {
     cfg.validate("run")?;
     let device = cfg.device()?;
@@ -120,7 +121,7 @@ pub fn run_one(
 
     let split = Split::new(data, cfg.split, cfg.seed, device)?;
     let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
-    let trained = train::train(&model, &split, &cfg.sgd, cfg.seed, on_epoch)?;
+    let trained = train::train(&model, &split, &cfg.sgd, cfg.seed, resume, on_epoch)?;
     let (test_loss, test_acc) = train::evaluate(&model, &split.test);
     let (val_loss, val_acc) = train::evaluate(&model, &split.val);
     let c = &trained.curves;

@@ -1,8 +1,10 @@
 //! Stage 3 — train: minibatch SGD (η, S, momentum, weight decay, schedule) on the model, batch
 //! order from the project RNG, per-epoch curves. Input: a [`Split`], a model and an
 //! [`SgdConfig`]; output: [`Curves`] and the trained model.
+mod checkpoint;
 mod schedule;
 
+pub use checkpoint::{Checkpoint, NamedValues};
 pub use schedule::{batch_size_at, lr_at};
 
 use crate::config::SgdConfig;
@@ -120,23 +122,52 @@ impl Sgd {
     }
 }
 
-/// Trains `model` in place on `split.train` for `cfg.epochs` epochs. `on_epoch` is called after
-/// each epoch with the curves so far (for progress display and checkpoints).
+/// What `on_epoch` sees at the end of each epoch.
+pub struct EpochEnd<'a> {
+    pub curves: &'a Curves,
+    /// The loss became NaN or infinite in this epoch; training stops after it.
+    pub diverged: bool,
+    rng: &'a Rng,
+    model: &'a Mlp,
+    sgd: &'a Sgd,
+}
+
+impl EpochEnd<'_> {
+    /// The training state now, from which training can resume bit for bit.
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        Checkpoint::capture(
+            self.curves.epoch.len(),
+            self.rng,
+            self.curves,
+            self.model,
+            self.sgd,
+        )
+    }
+}
+
+/// Trains `model` in place on `split.train` for `cfg.epochs` epochs, from scratch or from
+/// `resume` (a [`Checkpoint`] of the same config and platform). `on_epoch` is called after each
+/// epoch (for progress display and checkpoints); an error from it stops training.
 pub fn train(
     model: &Mlp,
     split: &Split,
     cfg: &SgdConfig,
     seed: u64,
-    mut on_epoch: impl FnMut(&Curves),
+    resume: Option<&Checkpoint>,
+    mut on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
 ) -> Result<Trained> {
     let n = split.train.len();
     let device = split.train.x.device();
-    let mut rng = Rng::stream(seed, "batches");
     let mut sgd = Sgd::new(cfg);
-    let mut curves = Curves::default();
+    let (mut rng, mut curves) = match resume {
+        Some(c) => (c.restore(model, &mut sgd)?, c.curves.clone()),
+        None => (Rng::stream(seed, "batches"), Curves::default()),
+    };
+    // Wall time continues from the checkpoint's (it is outside the content hash).
+    let offset_s = curves.wall_time_s.last().copied().unwrap_or(0.0);
     let start = Instant::now();
     let mut diverged = false;
-    for epoch in 0..cfg.epochs {
+    for epoch in curves.epoch.len()..cfg.epochs {
         let s = batch_size_at(cfg, epoch);
         // Drop the last partial batch: every step sees exactly S samples, so the gradient
         // noise is set by η/S and BatchNorm never sees a batch of one.
@@ -170,10 +201,18 @@ pub fn train(
         curves.val_acc.push(val_acc);
         curves.lr.push(lr_at(cfg, epoch as f64));
         curves.batch_size.push(s as i64);
-        curves.wall_time_s.push(start.elapsed().as_secs_f64());
-        on_epoch(&curves);
-        if !train_loss.is_finite() || !val_loss.is_finite() {
-            diverged = true;
+        curves
+            .wall_time_s
+            .push(offset_s + start.elapsed().as_secs_f64());
+        diverged = !train_loss.is_finite() || !val_loss.is_finite();
+        on_epoch(&EpochEnd {
+            curves: &curves,
+            diverged,
+            rng: &rng,
+            model,
+            sgd: &sgd,
+        })?;
+        if diverged {
             break;
         }
     }

@@ -1,0 +1,116 @@
+//! Training state at the end of an epoch: everything the next epoch reads (model tensors,
+//! momentum buffers, the batch-order RNG) plus the curves so far, so that training resumed from
+//! it continues bit for bit as if it had never stopped.
+use super::{Curves, Sgd};
+use crate::determinism::Rng;
+use crate::error::{Error, Result};
+use crate::model::Mlp;
+use tch::{Kind, Tensor};
+
+/// A named float32 tensor: name, shape, values in row-major order.
+pub type NamedValues = (String, Vec<usize>, Vec<f32>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// State of the batch-order RNG stream.
+    pub rng: [u64; 4],
+    pub curves: Curves,
+    /// Every model tensor (parameters, then BatchNorm buffers) under its parameter path.
+    pub model: Vec<NamedValues>,
+    /// Momentum buffers under their parameter's path; empty before the first step.
+    pub velocity: Vec<NamedValues>,
+}
+
+fn to_values(name: &str, t: &Tensor) -> Result<NamedValues> {
+    if t.kind() != Kind::Float {
+        return Err(Error::Checkpoint(format!(
+            "{name} is {:?}; checkpoints hold float32 training state",
+            t.kind()
+        )));
+    }
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let values = Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).reshape([-1]))
+        .map_err(Error::torch(format!("copy {name} to host")))?;
+    Ok((name.to_string(), shape, values))
+}
+
+/// Copies saved values into `t` in place, after checking the shape.
+fn restore_into(t: &Tensor, (name, shape, values): &NamedValues) -> Result<()> {
+    let want: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    if &want != shape {
+        return Err(Error::Checkpoint(format!(
+            "{name} has shape {shape:?} in the checkpoint, {want:?} in the model"
+        )));
+    }
+    let src = Tensor::from_slice(values)
+        .view(t.size().as_slice())
+        .to_device(t.device());
+    tch::no_grad(|| t.shallow_clone().f_copy_(&src))
+        .map_err(Error::torch(format!("restore {name}")))
+}
+
+impl Checkpoint {
+    pub(super) fn capture(
+        epoch: usize,
+        rng: &Rng,
+        curves: &Curves,
+        model: &Mlp,
+        sgd: &Sgd,
+    ) -> Result<Checkpoint> {
+        let velocity = match &sgd.velocity {
+            Some(v) => model
+                .params
+                .iter()
+                .zip(v)
+                .map(|((name, _), t)| to_values(name, t))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        Ok(Checkpoint {
+            epoch,
+            rng: rng.state(),
+            curves: curves.clone(),
+            model: model
+                .named_tensors()
+                .map(|(name, t)| to_values(name, t))
+                .collect::<Result<_>>()?,
+            velocity,
+        })
+    }
+
+    /// Loads the state into `model` and `sgd`; returns the batch-order RNG to continue with.
+    pub(super) fn restore(&self, model: &Mlp, sgd: &mut Sgd) -> Result<Rng> {
+        if self.curves.epoch.len() != self.epoch {
+            return Err(Error::Checkpoint(format!(
+                "{} epochs completed but {} epochs of curves",
+                self.epoch,
+                self.curves.epoch.len()
+            )));
+        }
+        let find = |list: &'_ [NamedValues], name: &str| -> Result<usize> {
+            list.iter()
+                .position(|(n, _, _)| n == name)
+                .ok_or_else(|| Error::Checkpoint(format!("{name} is missing")))
+        };
+        for (name, t) in model.named_tensors() {
+            restore_into(t, &self.model[find(&self.model, name)?])?;
+        }
+        sgd.velocity = if self.velocity.is_empty() {
+            None
+        } else {
+            let v = model
+                .params
+                .iter()
+                .map(|(name, p)| {
+                    let t = p.detach().zeros_like();
+                    restore_into(&t, &self.velocity[find(&self.velocity, name)?])?;
+                    Ok(t)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(v)
+        };
+        Ok(Rng::from_state(self.rng))
+    }
+}
