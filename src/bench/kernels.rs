@@ -88,6 +88,17 @@ pub fn time(p: Protocol, device: Device, mut f: impl FnMut() -> Result<()>) -> R
     Ok(out)
 }
 
+/// Pools `more` into `into`: a kernel already there gets the new repetitions appended (rounds
+/// of the same protocol), a new one is added.
+pub fn pool(into: &mut Vec<Measurement>, more: Vec<Measurement>) {
+    for m in more {
+        match into.iter_mut().find(|x| x.kernel == m.kernel) {
+            Some(x) => x.times_s.extend(m.times_s),
+            None => into.push(m),
+        }
+    }
+}
+
 /// A batch of `n` random inputs and labels from the project RNG.
 pub fn random_batch(n: usize, seed: u64, device: Device) -> Subset {
     let mut rng = Rng::new(seed);
@@ -290,5 +301,29 @@ mod tests {
         assert_eq!(m.median_s(), 3.0);
         assert!((m.mad_s() - 1.4826).abs() < 1e-12);
         assert!((m.throughput() - 10.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rounds_pool_by_kernel() {
+        let m = |k: &str, t: &[f64]| Measurement {
+            kernel: k.into(),
+            work: 1.0,
+            times_s: t.to_vec(),
+            iterations: 1,
+        };
+        let mut all = Vec::new();
+        pool(&mut all, vec![m("a", &[1.0, 2.0]), m("b", &[5.0])]);
+        pool(
+            &mut all,
+            vec![m("b", &[6.0]), m("a", &[3.0]), m("c", &[9.0])],
+        );
+        assert_eq!(
+            all,
+            vec![
+                m("a", &[1.0, 2.0, 3.0]),
+                m("b", &[5.0, 6.0]),
+                m("c", &[9.0])
+            ]
+        );
     }
 }

@@ -9,7 +9,9 @@ mod kernels;
 
 pub use compare::{compare, Verdict};
 pub use fingerprint::Fingerprint;
-pub use kernels::{random_batch, run_suite, step_flops, sync, time, Measurement, Protocol, Suite};
+pub use kernels::{
+    pool, random_batch, run_suite, step_flops, sync, time, Measurement, Protocol, Suite,
+};
 
 use crate::artifact::h5;
 use crate::error::{Error, Result};

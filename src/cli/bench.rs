@@ -33,6 +33,11 @@ pub struct BenchArgs {
     pub python: Option<PathBuf>,
     #[arg(long, default_value = "bench/history.h5")]
     pub history: PathBuf,
+    /// Alternate the Rust kernels and the peers in this many rounds (each with its warm-up and
+    /// reps/rounds timed repetitions) and pool the times, so that a slow spell of a shared
+    /// machine hits both sides alike (default: 3 with --peers, else 1).
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
     /// Run only the kernels whose id contains this text, e.g. `sgd_step/w512/s1000` (peers
     /// too); for profiling one kernel.
     #[arg(long, value_name = "TEXT")]
@@ -99,28 +104,40 @@ fn run(a: &BenchArgs, numerics: &str) -> Result<ExitCode> {
             Suite::full()
         }
     };
+    let rounds = a.rounds.unwrap_or(if a.peers { 3 } else { 1 }).max(1);
     let p = Protocol {
         warmup: a.warmup,
-        reps: a.reps,
+        reps: a.reps.div_ceil(rounds),
     };
     let fp = Fingerprint::collect(device, threads, numerics);
     eprintln!(
-        "bench on {} [{}], protocol: {} warm-up + {} timed reps",
+        "bench on {} [{}], protocol: {rounds} round(s) of {} warm-up + {} timed reps",
         fp.label(),
         fp.id(),
         p.warmup,
         p.reps
     );
-    let mut ms = bench::run_suite(&suite, p, device, 0, |k| eprintln!("  {k}"))?;
+    let inputs = tempfile::tempdir()?;
+    let inputs = inputs.path().join("peer-inputs.h5");
+    if a.peers {
+        bench::write_peer_inputs(&inputs, &suite, 0)?;
+    }
+    let mut ms = Vec::new();
+    for round in 1..=rounds {
+        let rust = bench::run_suite(&suite, p, device, 0, |k| {
+            eprintln!("  [{round}/{rounds}] {k}")
+        })?;
+        bench::pool(&mut ms, rust);
+        if a.peers {
+            bench::pool(&mut ms, peers(a, &suite, threads, p, &inputs)?);
+        }
+    }
     if ms.is_empty() {
         bail!(
             "--only '{}' matches no kernel of this suite (ids look like sgd_step/w512/s25, \
              gradient/w512/s1000, hvp/w512/s1000, power_iteration_20/w512/s1000, matmul/2048)",
             a.only.as_deref().unwrap_or_default()
         );
-    }
-    if a.peers {
-        ms.extend(peers(a, &suite, threads)?);
     }
     println!(
         "{:<44} {:>12} {:>10} {:>16}",
@@ -167,7 +184,13 @@ fn run(a: &BenchArgs, numerics: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn peers(a: &BenchArgs, suite: &Suite, threads: usize) -> Result<Vec<Measurement>> {
+fn peers(
+    a: &BenchArgs,
+    suite: &Suite,
+    threads: usize,
+    p: Protocol,
+    inputs: &Path,
+) -> Result<Vec<Measurement>> {
     let python = a
         .python
         .clone()
@@ -179,9 +202,6 @@ fn peers(a: &BenchArgs, suite: &Suite, threads: usize) -> Result<Vec<Measurement
             script.display()
         );
     }
-    let dir = tempfile::tempdir()?;
-    let inputs = dir.path().join("peer-inputs.h5");
-    bench::write_peer_inputs(&inputs, suite, 0)?;
     eprintln!("  peers: {} {}", python.display(), script.display());
     let out = Command::new(&python)
         .arg(script)
@@ -193,9 +213,9 @@ fn peers(a: &BenchArgs, suite: &Suite, threads: usize) -> Result<Vec<Measurement
         ])
         .args([
             "--warmup",
-            &a.warmup.to_string(),
+            &p.warmup.to_string(),
             "--reps",
-            &a.reps.to_string(),
+            &p.reps.to_string(),
             "--device",
             &a.device,
         ])
