@@ -6,11 +6,12 @@
 //!
 //! ```text
 //! @format = "three-factors-checkpoint/1"   @config_toml   @platform_class
-//! /epoch  /rng[4]  /curves/*  /model/<name>  /velocity/<name>
+//! /rng[4]  /curves/*  /model/<name>  /velocity/<name>
 //! ```
 use super::{h5, read_curves, write_curves};
 use crate::error::{Error, Result};
-use crate::train::{Checkpoint, NamedValues};
+use crate::model::NamedValues;
+use crate::train::Checkpoint;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "three-factors-checkpoint/1";
@@ -42,7 +43,6 @@ pub fn save_checkpoint(
         h5::attr_str(p, f, "format", FORMAT)?;
         h5::attr_str(p, f, "config_toml", config_toml)?;
         h5::attr_str(p, f, "platform_class", platform_class)?;
-        h5::scalar(p, f, "epoch", c.epoch as i64)?;
         h5::vector(p, f, "rng", &c.rng)?;
         write_curves(p, &h5::group(p, f, "curves")?, &c.curves)?;
         for (group, list) in [("model", &c.model), ("velocity", &c.velocity)] {
@@ -88,17 +88,11 @@ pub fn load_checkpoint(path: &Path) -> Result<SavedCheckpoint> {
             v.len()
         ))
     })?;
-    let epoch = f
-        .dataset("epoch")
-        .and_then(|d| d.read_scalar::<i64>())
-        .map_err(Error::hdf5(path, "/epoch"))?;
     let group = |name: &str| f.group(name).map_err(Error::hdf5(path, name));
     Ok(SavedCheckpoint {
         config_toml: h5::read_attr_str(path, &f, "config_toml")?,
         platform_class: h5::read_attr_str(path, &f, "platform_class")?,
         checkpoint: Checkpoint {
-            epoch: usize::try_from(epoch)
-                .map_err(|_| Error::Checkpoint(format!("{}: /epoch is {epoch}", path.display())))?,
             rng,
             curves: read_curves(path, &group("curves")?)?,
             model: read_tensors(path, &group("model")?)?,

@@ -70,7 +70,7 @@ pub struct RunRecord {
     pub curvature: Option<Curvature>,
     pub final_metrics: FinalMetrics,
     /// (name, shape, float32 values) of every parameter and buffer.
-    pub params: Vec<(String, Vec<usize>, Vec<f32>)>,
+    pub params: Vec<crate::model::NamedValues>,
     /// Indices into the 60k training images of the training and validation subsets, so any
     /// reader can rebuild the exact split.
     pub train_indices: Vec<i64>,

@@ -159,7 +159,7 @@ fn resumable(path: &Path, config_toml: &str, class: &str) -> Option<Checkpoint> 
             eprintln!(
                 "resuming from {} after epoch {}",
                 path.display(),
-                s.checkpoint.epoch
+                s.checkpoint.epochs_done()
             );
             Some(s.checkpoint)
         }

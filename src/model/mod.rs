@@ -162,6 +162,23 @@ impl Mlp {
     }
 }
 
+/// A named tensor on the host: parameter path, shape, float32 values in row-major order (how
+/// artifacts and checkpoints store model state).
+pub type NamedValues = (String, Vec<usize>, Vec<f32>);
+
+/// Copies `t` to the host as float32 [`NamedValues`] under `name`.
+pub fn host_values(name: &str, t: &Tensor) -> crate::error::Result<NamedValues> {
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let values = Vec::<f32>::try_from(
+        t.detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .reshape([-1]),
+    )
+    .map_err(crate::error::Error::torch(format!("copy {name} to host")))?;
+    Ok((name.to_string(), shape, values))
+}
+
 /// Mean cross-entropy of `logits` against class indices `y`, in the logits' own precision
 /// (tch's `cross_entropy_for_logits` always computes in float32).
 ///

@@ -8,7 +8,7 @@ use crate::curvature;
 use crate::data::{FashionMnist, Split};
 use crate::determinism::{self, NumericsCaps, Settings};
 use crate::error::{Error, Result};
-use crate::model::{Mlp, MlpShape};
+use crate::model::{host_values, Mlp, MlpShape};
 use crate::train::{self, Checkpoint, EpochEnd};
 use tch::Kind;
 
@@ -148,17 +148,7 @@ pub fn run_one(
     };
     let params = model
         .named_tensors()
-        .map(|(name, t)| {
-            let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-            let values = Vec::<f32>::try_from(
-                t.detach()
-                    .to_device(tch::Device::Cpu)
-                    .to_kind(Kind::Float)
-                    .reshape([-1]),
-            )
-            .map_err(Error::torch(format!("copy {name} to host")))?;
-            Ok((name.clone(), shape, values))
-        })
+        .map(|(name, t)| host_values(name, t))
         .collect::<Result<Vec<_>>>()?;
     provenance.set("end_time", utc_timestamp(std::time::SystemTime::now()));
     let idx: Vec<i64> = split.permutation.iter().map(|&i| i as i64).collect();

@@ -4,36 +4,19 @@
 use super::{Curves, Sgd};
 use crate::determinism::Rng;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
-use tch::{Kind, Tensor};
-
-/// A named float32 tensor: name, shape, values in row-major order.
-pub type NamedValues = (String, Vec<usize>, Vec<f32>);
+use crate::model::{host_values, Mlp, NamedValues};
+use tch::Tensor;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
-    /// Epochs completed.
-    pub epoch: usize,
     /// State of the batch-order RNG stream.
     pub rng: [u64; 4],
+    /// The curves so far: one entry per completed epoch.
     pub curves: Curves,
     /// Every model tensor (parameters, then BatchNorm buffers) under its parameter path.
     pub model: Vec<NamedValues>,
     /// Momentum buffers under their parameter's path; empty before the first step.
     pub velocity: Vec<NamedValues>,
-}
-
-fn to_values(name: &str, t: &Tensor) -> Result<NamedValues> {
-    if t.kind() != Kind::Float {
-        return Err(Error::Checkpoint(format!(
-            "{name} is {:?}; checkpoints hold float32 training state",
-            t.kind()
-        )));
-    }
-    let shape = t.size().iter().map(|&d| d as usize).collect();
-    let values = Vec::<f32>::try_from(t.detach().to_device(tch::Device::Cpu).reshape([-1]))
-        .map_err(Error::torch(format!("copy {name} to host")))?;
-    Ok((name.to_string(), shape, values))
 }
 
 /// Copies saved values into `t` in place, after checking the shape.
@@ -52,8 +35,12 @@ fn restore_into(t: &Tensor, (name, shape, values): &NamedValues) -> Result<()> {
 }
 
 impl Checkpoint {
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.curves.epoch.len()
+    }
+
     pub(super) fn capture(
-        epoch: usize,
         rng: &Rng,
         curves: &Curves,
         model: &Mlp,
@@ -64,17 +51,16 @@ impl Checkpoint {
                 .params
                 .iter()
                 .zip(v)
-                .map(|((name, _), t)| to_values(name, t))
+                .map(|((name, _), t)| host_values(name, t))
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         };
         Ok(Checkpoint {
-            epoch,
             rng: rng.state(),
             curves: curves.clone(),
             model: model
                 .named_tensors()
-                .map(|(name, t)| to_values(name, t))
+                .map(|(name, t)| host_values(name, t))
                 .collect::<Result<_>>()?,
             velocity,
         })
@@ -82,13 +68,6 @@ impl Checkpoint {
 
     /// Loads the state into `model` and `sgd`; returns the batch-order RNG to continue with.
     pub(super) fn restore(&self, model: &Mlp, sgd: &mut Sgd) -> Result<Rng> {
-        if self.curves.epoch.len() != self.epoch {
-            return Err(Error::Checkpoint(format!(
-                "{} epochs completed but {} epochs of curves",
-                self.epoch,
-                self.curves.epoch.len()
-            )));
-        }
         let find = |list: &'_ [NamedValues], name: &str| -> Result<usize> {
             list.iter()
                 .position(|(n, _, _)| n == name)

@@ -4,7 +4,7 @@
 mod checkpoint;
 mod schedule;
 
-pub use checkpoint::{Checkpoint, NamedValues};
+pub use checkpoint::Checkpoint;
 pub use schedule::{batch_size_at, lr_at};
 
 use crate::config::SgdConfig;
@@ -135,13 +135,7 @@ pub struct EpochEnd<'a> {
 impl EpochEnd<'_> {
     /// The training state now, from which training can resume bit for bit.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        Checkpoint::capture(
-            self.curves.epoch.len(),
-            self.rng,
-            self.curves,
-            self.model,
-            self.sgd,
-        )
+        Checkpoint::capture(self.rng, self.curves, self.model, self.sgd)
     }
 }
 
