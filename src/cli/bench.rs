@@ -117,8 +117,9 @@ fn run(a: &BenchArgs, numerics: &str) -> Result<ExitCode> {
         p.warmup,
         p.reps
     );
-    let inputs = tempfile::tempdir()?;
-    let inputs = inputs.path().join("peer-inputs.h5");
+    // The weights and batches the peers time, written once for every round.
+    let scratch = tempfile::tempdir()?;
+    let inputs = scratch.path().join("peer-inputs.h5");
     if a.peers {
         bench::write_peer_inputs(&inputs, &suite, 0)?;
     }
