@@ -157,13 +157,14 @@ fn cuda_paths_are_honest_without_a_gpu() {
     }
 }
 
-/// `--only` runs just the kernels whose id contains the text; one that matches nothing is an
-/// error naming the option, and records nothing.
+/// `--only` runs just the kernels whose id contains the text; `--rounds` splits the timed
+/// repetitions over rounds and pools them; an `--only` that matches nothing is an error naming
+/// the option, and records nothing.
 #[test]
-fn only_selects_kernels_by_id() {
+fn only_selects_kernels_by_id_and_rounds_pool_repetitions() {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = QUICK.to_vec();
-    args.extend(["--only", "sgd_step/w128/s1000"]);
+    args.extend(["--only", "sgd_step/w128/s1000", "--rounds", "2"]);
     run_in(tmp.path(), &args, &[]).expect(0);
     let runs = history::read(&tmp.path().join("h.h5")).unwrap();
     let kernels: Vec<&str> = runs[0]
@@ -172,6 +173,8 @@ fn only_selects_kernels_by_id() {
         .map(|m| m.kernel.as_str())
         .collect();
     assert_eq!(kernels, ["sgd_step/w128/s1000"]);
+    // --reps 5 over 2 rounds: 3 per round.
+    assert_eq!(runs[0].measurements[0].times_s.len(), 6);
 
     let mut args = QUICK.to_vec();
     *args.last_mut().unwrap() = "other.h5";
