@@ -274,14 +274,14 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
             .map(|s| s.to_string())
             .collect()
     };
-    let whole = run_in(
-        tmp.path(),
-        &args("whole.h5")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[],
-    );
+    let go = |args: &[String]| {
+        run_in(
+            tmp.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[],
+        )
+    };
+    let whole = go(&args("whole.h5"));
     whole.expect(0);
     assert!(!tmp.path().join("whole.h5.ckpt").exists());
 
@@ -306,14 +306,7 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     assert!(!tmp.path().join("cut.h5").exists());
     std::fs::copy(&ckpt, tmp.path().join("other.h5.ckpt")).unwrap();
 
-    let resumed = run_in(
-        tmp.path(),
-        &args("cut.h5")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[],
-    );
+    let resumed = go(&args("cut.h5"));
     resumed.expect(0);
     let epoch: usize = resumed
         .stderr()
@@ -331,11 +324,7 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     let mut other = args("other.h5");
     let lr = other.iter().position(|a| a == "--lr").unwrap();
     other[lr + 1] = "0.1".into();
-    let r = run_in(
-        tmp.path(),
-        &other.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[],
-    );
+    let r = go(&other);
     r.expect(0);
     assert!(
         r.stderr()
@@ -346,14 +335,7 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     assert!(!tmp.path().join("other.h5.ckpt").exists());
 
     std::fs::write(tmp.path().join("bad.h5.ckpt"), b"not hdf5").unwrap();
-    let r = run_in(
-        tmp.path(),
-        &args("bad.h5")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[],
-    );
+    let r = go(&args("bad.h5"));
     r.expect(0);
     assert!(
         r.stderr()
