@@ -59,70 +59,57 @@ fn structural_check_passes_on_the_flake_and_catches_broken_apps_and_toolchains()
         "{out}"
     );
 
-    let renamed = tmp.path().join("renamed");
-    flake_copy(&renamed, |f| {
-        f.replace(
+    // (case, text in flake.nix, its replacement, what the failing check must say)
+    let broken: [(&str, &str, &str, &[&str]); 5] = [
+        (
+            "renamed",
             "        repro-fig3 = ''exec",
             "        reproduce-fig3 = ''exec",
-        )
-    });
-    let (code, out) = nix_check(&renamed);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL apps") && out.contains("repro-fig3") && out.contains("missing"),
-        "{out}"
-    );
-
-    let wrong_program = tmp.path().join("wrong-program");
-    flake_copy(&wrong_program, |f| {
-        f.replace("}/bin/three-factors-${name}\";", "}/bin/${name}\";")
-    });
-    let (code, out) = nix_check(&wrong_program);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL apps") && out.contains("expected .../bin/three-factors-"),
-        "{out}"
-    );
-
-    let wrong_args = tmp.path().join("wrong-args");
-    flake_copy(&wrong_args, |f| {
-        f.replace(
+            &["FAIL apps", "repro-fig3", "missing"],
+        ),
+        (
+            "wrong-program",
+            "}/bin/three-factors-${name}\";",
+            "}/bin/${name}\";",
+            &["FAIL apps", "expected .../bin/three-factors-"],
+        ),
+        (
+            "wrong-args",
             "three-factors repro fig3 --experiment",
             "three-factors repro fig2 --experiment",
-        )
-    });
-    let (code, out) = nix_check(&wrong_args);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL lib.appScripts"), "{out}");
-
-    let unpinned_shell = tmp.path().join("unpinned-shell");
-    flake_copy(&unpinned_shell, |f| {
-        f.replace(
+            &["FAIL lib.appScripts"],
+        ),
+        (
+            "unpinned-shell",
             "packages = [ (toolchainFor pkgs) pkgs.cmake",
             "packages = [ pkgs.cargo pkgs.rustc pkgs.cmake",
-        )
-    });
-    let (code, out) = nix_check(&unpinned_shell);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL devShells") && out.contains("lacks rust-toolchain.toml's Rust 1.95.0"),
-        "{out}"
-    );
-
-    let unpinned_package = tmp.path().join("unpinned-package");
-    flake_copy(&unpinned_package, |f| {
-        f.replace(
+            &["FAIL devShells", "lacks rust-toolchain.toml's Rust 1.95.0"],
+        ),
+        (
+            "unpinned-package",
             "pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; }",
             "pkgs.makeRustPlatform { inherit (pkgs) cargo rustc; }",
-        )
-    });
-    let (code, out) = nix_check(&unpinned_package);
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("FAIL packages")
-            && out.contains("is not built with rust-toolchain.toml's Rust 1.95.0"),
-        "{out}"
-    );
+            &[
+                "FAIL packages",
+                "is not built with rust-toolchain.toml's Rust 1.95.0",
+            ],
+        ),
+    ];
+    for (case, from, to, needles) in broken {
+        let dir = tmp.path().join(case);
+        flake_copy(&dir, |f| {
+            assert!(
+                f.contains(from),
+                "{case}: flake.nix no longer contains {from:?}"
+            );
+            f.replace(from, to)
+        });
+        let (code, out) = nix_check(&dir);
+        assert_eq!(code, 1, "{case}: {out}");
+        for n in needles {
+            assert!(out.contains(n), "{case}: no {n:?} in\n{out}");
+        }
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) {
