@@ -2,9 +2,11 @@
 //! (Jastrzębski et al.). The pipeline, one module per stage:
 //!
 //! `data → model → train → curvature → artifact → check → report`, plus `bench` and
-//! `determinism`. `config` holds experiments declared as TOML data.
+//! `determinism`. `config` holds experiments declared as TOML data; `repro` orchestrates runs
+//! and experiments from a validated plan; `metrics` holds the results' rows and statistics that
+//! `check` and `report` share. Cross-cutting homes: `files` (atomic writes, HDF5, hashing),
+//! `platform` (machine facts), `layout` (where shipped files are found).
 pub mod artifact;
-pub mod atomic;
 pub mod bench;
 pub mod check;
 pub mod config;
@@ -13,7 +15,11 @@ pub mod data;
 pub mod determinism;
 pub mod error;
 mod ffi;
+pub mod files;
+pub mod layout;
+pub mod metrics;
 pub mod model;
+pub mod platform;
 pub mod report;
 pub mod repro;
 pub mod train;

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let args = cli::parse();
     // SAFETY: no other thread exists yet.
     unsafe {
-        args.numerics_caps().apply_to_env();
+        args.numerics.caps().apply_to_env();
         three_factors::determinism::apply_cuda_env();
     }
     match cli::dispatch(args) {

@@ -10,11 +10,7 @@ fn cuda() -> bool {
 }
 
 fn hash_of(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("content_sha256"))
-        .map(|h| h.trim().to_string())
-        .expect("hash line")
+    common::artifact_hash(stdout)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use common::{run_in, Run};
 use std::path::{Path, PathBuf};
 
 fn slurm_conf() -> String {
-    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/slurm-up");
+    let up = common::root().join("ci/slurm-up");
     let out = std::process::Command::new(&up)
         .output()
         .expect("run ci/slurm-up");
@@ -25,25 +25,14 @@ fn slurm_conf() -> String {
 }
 
 fn repro(dir: &Path, conf: &str, extra: &[&str]) -> Run {
-    let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/fig3.toml");
-    let mut args = vec![
-        "repro",
-        "fig3",
-        "--profile",
-        "smoke",
-        "--experiment",
-        exp.to_str().unwrap(),
-    ];
+    let exp = common::repo("experiments/fig3.toml");
+    let mut args = vec!["repro", "fig3", "--profile", "smoke", "--experiment", &exp];
     args.extend_from_slice(extra);
     run_in(dir, &args, &[("SLURM_CONF", conf)])
 }
 
 fn grid_hash(r: &Run) -> String {
-    r.stdout()
-        .lines()
-        .find_map(|l| l.strip_prefix("fig3.h5 content_sha256 "))
-        .unwrap_or_else(|| panic!("no grid hash:\n{}", r.stdout()))
-        .to_string()
+    common::grid_hash(r, "fig3")
 }
 
 fn mtimes(paths: &[PathBuf]) -> Vec<std::time::SystemTime> {
@@ -124,10 +113,7 @@ fn dry_run_prints_the_script_and_maps_gpus_to_gres() {
             "--profile",
             "smoke",
             "--experiment",
-            &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("experiments/fig3.toml")
-                .display()
-                .to_string(),
+            &common::repo("experiments/fig3.toml"),
             "--out",
             "o",
             "--slurm",

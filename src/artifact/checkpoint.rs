@@ -8,8 +8,9 @@
 //! @format = "three-factors-checkpoint/1"   @config_toml   @platform_class
 //! /rng[4]  /curves/*  /model/<name>  /velocity/<name>
 //! ```
-use super::{h5, read_curves, write_curves};
+use super::{read_curves, write_curves};
 use crate::error::{Error, Result};
+use crate::files::h5;
 use crate::model::NamedValues;
 use crate::train::Checkpoint;
 use std::path::{Path, PathBuf};

@@ -14,17 +14,20 @@
 //! - `/params/<name>` for every parameter and BatchNorm buffer (`l1.weight`, `bn1.running_mean`,
 //!   ...), float32, in the model's own shapes.
 mod checkpoint;
-pub mod h5;
 
 pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 
 use crate::config::RunConfig;
 use crate::curvature::Curvature;
 use crate::error::{Error, Result};
+use crate::files::h5;
 use crate::train::Curves;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "three-factors-run/1";
+/// The `format` of an experiment's table file (`<experiment>.h5`, written by `report`).
+pub const GRID_FORMAT: &str = "three-factors-grid/1";
 /// Datasets left out of the content hash: wall-clock times differ on every run.
 pub const HASH_EXCLUDE: [&str; 1] = ["/curves/wall_time_s"];
 /// Root attributes inside the content hash: the resolved config is part of what a run *is*.
@@ -106,6 +109,106 @@ impl ArtifactSummary {
     pub fn hash_ok(&self) -> bool {
         self.stored_hash == self.recomputed_hash
     }
+
+    /// The summary of a record just written to `path` with content hash `hash`, without reading
+    /// the file back.
+    pub fn of_record(rec: &RunRecord, path: &Path, hash: &str) -> ArtifactSummary {
+        let curvature = match &rec.curvature {
+            Some(c) => CurvatureSummary {
+                lambda_max: c.lambda_max.lambda_max,
+                lambda_max_converged: c.lambda_max.converged,
+                frobenius_norm: c.frobenius.value,
+                frobenius_norm_se: c.frobenius.standard_error,
+                trace: c.trace.value,
+                trace_se: c.trace.standard_error,
+                num_params: c.num_params,
+            },
+            None => CurvatureSummary {
+                lambda_max: f64::NAN,
+                lambda_max_converged: false,
+                frobenius_norm: f64::NAN,
+                frobenius_norm_se: f64::NAN,
+                trace: f64::NAN,
+                trace_se: f64::NAN,
+                num_params: num_params(&rec.params),
+            },
+        };
+        ArtifactSummary {
+            path: path.to_path_buf(),
+            config: rec.config.clone(),
+            config_toml: rec.config.to_toml(),
+            provenance: rec.provenance.clone(),
+            final_metrics: rec.final_metrics,
+            curvature,
+            stored_hash: hash.to_string(),
+            recomputed_hash: hash.to_string(),
+        }
+    }
+
+    /// The one-screen summary `run` and `inspect` print.
+    pub fn render(&self) -> String {
+        let (c, f, k) = (&self.config, &self.final_metrics, &self.curvature);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "run             {} ({} / {})",
+            c.run_name(),
+            c.experiment,
+            c.profile
+        );
+        let _ = writeln!(
+            s,
+            "eta/S           {:.3e}  (eta {}, S {}, {} epochs, width {}, {})",
+            c.eta_over_s(),
+            c.sgd.lr,
+            c.sgd.batch_size,
+            c.sgd.epochs,
+            c.width,
+            c.sgd.schedule
+        );
+        let _ = writeln!(
+            s,
+            "accuracy        train {:.4}  val {:.4}  test {:.4}{}",
+            f.train_acc,
+            f.val_acc,
+            f.test_acc,
+            if f.diverged { "  DIVERGED" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "loss            train {:.4}  val {:.4}  test {:.4}",
+            f.train_loss, f.val_loss, f.test_loss
+        );
+        let _ = writeln!(
+            s,
+            "lambda_max      {:.4}{}",
+            k.lambda_max,
+            if k.lambda_max_converged {
+                ""
+            } else {
+                "  (power iteration did not converge)"
+            }
+        );
+        let _ = writeln!(
+            s,
+            "frobenius_norm  {:.4} ± {:.4}  (/D = {:.3e}, D = {})",
+            k.frobenius_norm,
+            k.frobenius_norm_se,
+            k.frobenius_norm / k.num_params as f64,
+            k.num_params
+        );
+        let _ = writeln!(s, "trace           {:.4} ± {:.4}", k.trace, k.trace_se);
+        s
+    }
+}
+
+/// D: the number of trainable parameters among `params` (BatchNorm buffers excluded).
+fn num_params(params: &[crate::model::NamedValues]) -> i64 {
+    params
+        .iter()
+        .filter(|(n, _, _)| !n.contains("running_"))
+        .map(|(_, _, v)| v.len() as i64)
+        .sum()
 }
 
 /// Writes the per-epoch curves as one 1-D dataset each under `g`.
@@ -184,13 +287,7 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
                     h5::scalar(p, &g, name, f64::NAN)?;
                 }
                 h5::scalar(p, &g, "lambda_max_converged", 0u8)?;
-                let n: i64 = rec
-                    .params
-                    .iter()
-                    .filter(|(n, _, _)| !n.contains("running_"))
-                    .map(|(_, _, v)| v.len() as i64)
-                    .sum();
-                h5::scalar(p, &g, "num_params", n)?;
+                h5::scalar(p, &g, "num_params", num_params(&rec.params))?;
             }
         }
 

@@ -1,6 +1,7 @@
 //! The device fingerprint: what a benchmark result is a property of. Runs are grouped by its id,
 //! which leaves out the git commit (so a kernel can be tracked across commits on one machine).
-use crate::determinism;
+use crate::determinism::Numerics;
+use crate::platform;
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,82 +23,26 @@ const ID_FIELDS: [&str; 9] = [
     "numerics",
 ];
 
-fn nvidia_smi(query: &str) -> Option<String> {
-    let o = std::process::Command::new("nvidia-smi")
-        .args([
-            &format!("--query-gpu={query}"),
-            "--format=csv,noheader",
-            "-i",
-            "0",
-        ])
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn cuda_version() -> Option<String> {
-    let o = std::process::Command::new("nvidia-smi").output().ok()?;
-    let s = String::from_utf8_lossy(&o.stdout).into_owned();
-    s.split("CUDA Version:")
-        .nth(1)
-        .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
-}
-
 impl Fingerprint {
-    pub fn collect(device: tch::Device, threads: usize, numerics: &str) -> Fingerprint {
+    /// The fingerprint of `device` on this machine, from the same platform facts as artifact
+    /// provenance.
+    pub fn collect(device: tch::Device, threads: usize, numerics: Numerics) -> Fingerprint {
         let gpu = matches!(device, tch::Device::Cuda(_));
-        let na = || "-".to_string();
-        let q = |k: &str| {
-            if gpu {
-                nvidia_smi(k).unwrap_or_else(na)
-            } else {
-                na()
+        let mut fields = vec![(
+            "device".to_string(),
+            if gpu { "cuda" } else { "cpu" }.to_string(),
+        )];
+        for (k, v) in platform::facts(device) {
+            if k == "device_name" {
+                continue;
             }
-        };
-        let fields = vec![
-            (
-                "device",
-                if gpu {
-                    "cuda".to_string()
-                } else {
-                    "cpu".to_string()
-                },
-            ),
-            ("gpu_name", q("name")),
-            ("compute_capability", q("compute_cap")),
-            ("gpu_memory", q("memory.total")),
-            ("driver_version", q("driver_version")),
-            (
-                "cuda_version",
-                if gpu {
-                    cuda_version().unwrap_or_else(na)
-                } else {
-                    na()
-                },
-            ),
-            ("cpu_model", determinism::cpu_model()),
-            ("cpu_capability", determinism::cpu_capability()),
-            ("threads", threads.to_string()),
-            ("numerics", numerics.to_string()),
-            ("libtorch_version", determinism::libtorch_version()),
-            ("tch_version", crate::repro::TCH_VERSION.to_string()),
-            ("crate_version", env!("CARGO_PKG_VERSION").to_string()),
-            (
-                "git_commit",
-                option_env!("THREE_FACTORS_GIT_COMMIT")
-                    .unwrap_or("unknown")
-                    .to_string(),
-            ),
-        ];
-        Fingerprint {
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            fields.push((k.to_string(), v));
+            if k == "cpu_capability" {
+                fields.push(("threads".into(), threads.to_string()));
+                fields.push(("numerics".into(), numerics.as_str().to_string()));
+            }
         }
+        Fingerprint { fields }
     }
 
     pub fn get(&self, key: &str) -> &str {
@@ -117,7 +62,7 @@ impl Fingerprint {
             h.update(self.get(k).as_bytes());
             h.update([0]);
         }
-        crate::data::hex(&h.finalize())[..12].to_string()
+        crate::files::hex(&h.finalize())[..12].to_string()
     }
 
     /// A short human label: GPU name or CPU model, and the thread count.

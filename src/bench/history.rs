@@ -3,8 +3,8 @@
 //! `kernel` (names), `work`, `median_s`, `mad_s`, `iterations`, `reps` and the concatenated
 //! `times_s`. Appends copy the file, add the run and rename, so a crash never loses history.
 use super::{Fingerprint, Measurement};
-use crate::artifact::h5;
 use crate::error::{Error, Result};
+use crate::files::h5;
 use hdf5::types::VarLenUnicode;
 use std::path::Path;
 
@@ -28,94 +28,104 @@ impl Run {
 
 /// Appends a run; returns its key `<fingerprint id>/run-NNNN`.
 pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> Result<String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".history.")
-        .suffix(".h5")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    let t = tmp.path().to_path_buf();
-    let file = if path.exists() {
-        std::fs::copy(path, &t).map_err(|e| Error::io(path, e))?;
-        hdf5::File::open_rw(&t).map_err(|e| Error::NotAnArtifact {
-            path: path.to_path_buf(),
-            reason: format!("not a readable benchmark history: {e}"),
-        })?
-    } else {
-        hdf5::File::with_options()
-            .with_fcpl(|p| p.obj_track_times(false))
-            .create(&t)
-            .map_err(Error::hdf5(&t, "/"))?
-    };
-    let id = fp.id();
-    let g = match file.group(&id) {
-        Ok(g) => g,
-        Err(_) => {
-            let g = h5::group(&t, &file, &id)?;
-            for (k, v) in &fp.fields {
-                h5::attr_str(&t, &g, k, v)?;
+    crate::files::update_with(path, |t, existed| {
+        let file = if existed {
+            hdf5::File::open_rw(t).map_err(|e| Error::NotAnArtifact {
+                path: path.to_path_buf(),
+                reason: format!("not a readable benchmark history: {e}"),
+            })?
+        } else {
+            hdf5::File::with_options()
+                .with_fcpl(|p| p.obj_track_times(false))
+                .create(t)
+                .map_err(Error::hdf5(t, "/"))?
+        };
+        let id = fp.id();
+        let g = match file.group(&id) {
+            Ok(g) => g,
+            Err(_) => {
+                let g = h5::group(t, &file, &id)?;
+                for (k, v) in &fp.fields {
+                    h5::attr_str(t, &g, k, v)?;
+                }
+                g
             }
-            g
-        }
+        };
+        let n = g.member_names().map_err(Error::hdf5(t, id.clone()))?.len();
+        let run_id = format!("run-{:04}", n + 1);
+        let r = h5::group(t, &g, &run_id)?;
+        h5::attr_str(t, &r, "time", time)?;
+        h5::attr_str(t, &r, "git_commit", fp.get("git_commit"))?;
+        let names: Vec<String> = ms.iter().map(|m| m.kernel.clone()).collect();
+        h5::strings(t, &r, "kernel", &names)?;
+        let col = |f: fn(&Measurement) -> f64| ms.iter().map(f).collect::<Vec<_>>();
+        h5::vector(t, &r, "work", &col(|m| m.work))?;
+        h5::vector(t, &r, "median_s", &col(|m| m.median_s()))?;
+        h5::vector(t, &r, "mad_s", &col(|m| m.mad_s()))?;
+        let ints = |f: fn(&Measurement) -> i64| ms.iter().map(f).collect::<Vec<_>>();
+        h5::vector(t, &r, "iterations", &ints(|m| m.iterations))?;
+        h5::vector(t, &r, "reps", &ints(|m| m.times_s.len() as i64))?;
+        let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.iter().copied()).collect();
+        h5::vector(t, &r, "times_s", &times)?;
+        file.flush().map_err(Error::hdf5(t, "/"))?;
+        Ok(format!("{id}/{run_id}"))
+    })
+}
+
+/// The run with key `<fingerprint id>/run-NNNN`.
+pub fn find<'a>(runs: &'a [Run], key: &str) -> Result<&'a Run> {
+    runs.iter().find(|r| r.key() == key).ok_or_else(|| {
+        Error::Invalid(format!(
+            "no run '{key}' in the history (have: {})",
+            runs.iter().map(|r| r.key()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// The run to judge (`key`, default the newest) and its baseline (`baseline`, default the previous
+/// run of the same fingerprint).
+pub fn select<'a>(
+    runs: &'a [Run],
+    key: Option<&str>,
+    baseline: Option<&str>,
+) -> Result<(&'a Run, &'a Run)> {
+    let current = match key {
+        Some(k) => find(runs, k)?,
+        None => runs
+            .iter()
+            .max_by(|a, b| a.time.cmp(&b.time).then(a.run_id.cmp(&b.run_id)))
+            .ok_or_else(|| Error::Invalid("the history is empty".into()))?,
     };
-    let n = g.member_names().map_err(Error::hdf5(&t, id.clone()))?.len();
-    let run_id = format!("run-{:04}", n + 1);
-    let r = h5::group(&t, &g, &run_id)?;
-    h5::attr_str(&t, &r, "time", time)?;
-    h5::attr_str(&t, &r, "git_commit", fp.get("git_commit"))?;
-    let names: Vec<VarLenUnicode> = ms
-        .iter()
-        .map(|m| m.kernel.parse().expect("ascii kernel name"))
-        .collect();
-    h5::vector(&t, &r, "kernel", &names)?;
-    h5::vector(
-        &t,
-        &r,
-        "work",
-        &ms.iter().map(|m| m.work).collect::<Vec<_>>(),
-    )?;
-    h5::vector(
-        &t,
-        &r,
-        "median_s",
-        &ms.iter().map(|m| m.median_s()).collect::<Vec<_>>(),
-    )?;
-    h5::vector(
-        &t,
-        &r,
-        "mad_s",
-        &ms.iter().map(|m| m.mad_s()).collect::<Vec<_>>(),
-    )?;
-    h5::vector(
-        &t,
-        &r,
-        "iterations",
-        &ms.iter().map(|m| m.iterations).collect::<Vec<_>>(),
-    )?;
-    h5::vector(
-        &t,
-        &r,
-        "reps",
-        &ms.iter()
-            .map(|m| m.times_s.len() as i64)
-            .collect::<Vec<_>>(),
-    )?;
-    h5::vector(
-        &t,
-        &r,
-        "times_s",
-        &ms.iter()
-            .flat_map(|m| m.times_s.iter().copied())
-            .collect::<Vec<_>>(),
-    )?;
-    file.flush().map_err(Error::hdf5(&t, "/"))?;
-    drop(file);
-    crate::atomic::persist(tmp, path)?;
-    Ok(format!("{id}/{run_id}"))
+    let base = match baseline {
+        Some(k) => find(runs, k)?,
+        None => runs
+            .iter()
+            .filter(|r| r.fingerprint_id == current.fingerprint_id && r.run_id < current.run_id)
+            .max_by(|a, b| a.run_id.cmp(&b.run_id))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "no earlier run of fingerprint {} to compare with; pass --baseline",
+                    current.fingerprint_id
+                ))
+            })?,
+    };
+    Ok((current, base))
+}
+
+/// The latest run of each fingerprint, in fingerprint order.
+pub fn latest_per_fingerprint(runs: &[Run]) -> Vec<&Run> {
+    let mut latest: Vec<&Run> = Vec::new();
+    for r in runs {
+        match latest
+            .iter_mut()
+            .find(|l| l.fingerprint_id == r.fingerprint_id)
+        {
+            Some(l) if l.run_id < r.run_id => *l = r,
+            Some(_) => {}
+            None => latest.push(r),
+        }
+    }
+    latest
 }
 
 /// Every run in the file, ordered by fingerprint then run.

@@ -6,6 +6,7 @@ mod compare;
 mod fingerprint;
 pub mod history;
 mod kernels;
+pub mod render;
 
 pub use compare::{compare, Verdict};
 pub use fingerprint::Fingerprint;
@@ -13,8 +14,8 @@ pub use kernels::{
     pool, random_batch, run_suite, step_flops, sync, time, Measurement, Protocol, Suite,
 };
 
-use crate::artifact::h5;
 use crate::error::{Error, Result};
+use crate::files::h5;
 use crate::model::{Mlp, MlpShape};
 use std::path::Path;
 use tch::{Device, Kind};
@@ -196,4 +197,97 @@ pub fn ratios(ms: &[Measurement], suite: &Suite) -> Vec<Ratio> {
         );
     }
     out
+}
+
+/// The PyTorch-eager and PyHessian peers: which Python runs which script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peers {
+    pub python: std::path::PathBuf,
+    pub script: std::path::PathBuf,
+}
+
+/// A validated benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    pub suite: Suite,
+    /// Per round: warm-up and timed repetitions.
+    pub protocol: Protocol,
+    /// The Rust kernels and the peers alternate in this many rounds; times are pooled.
+    pub rounds: usize,
+    pub device: crate::config::DeviceSpec,
+    pub threads: usize,
+    pub peers: Option<Peers>,
+}
+
+/// Times the peers once under `p` on the weights and batches in `inputs`.
+fn run_peers(plan: &BenchPlan, peers: &Peers, inputs: &Path) -> Result<Vec<Measurement>> {
+    if !peers.script.exists() {
+        return Err(Error::Invalid(format!(
+            "{}: peer script not found (run from the repository root, or set THREE_FACTORS_SHARE)",
+            peers.script.display()
+        )));
+    }
+    let p = plan.protocol;
+    let mut cmd = std::process::Command::new(&peers.python);
+    cmd.arg(&peers.script)
+        .args(["--model", &inputs.display().to_string()])
+        .args(["--threads", &plan.threads.to_string()])
+        .args([
+            "--warmup",
+            &p.warmup.to_string(),
+            "--reps",
+            &p.reps.to_string(),
+        ])
+        .args(["--device", plan.device.as_str()])
+        .args(["--matmul", &plan.suite.matmul_n.to_string()])
+        .args(plan.suite.only.iter().flat_map(|o| ["--only", o.as_str()]));
+    let out = cmd.output().map_err(|e| Error::io(&peers.python, e))?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "peer benchmarks failed ({}); `ci/bootstrap --peers` installs torch with the libraries `import torch` needs, and PyHessian:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(parse_peer_lines(
+        &String::from_utf8_lossy(&out.stdout),
+        &plan.suite,
+    ))
+}
+
+/// Runs the plan: in each round the Rust kernels, then the peers; the repetitions of each kernel
+/// pooled over the rounds. `progress` hears each kernel as it starts, with its round.
+pub fn run_rounds(
+    plan: &BenchPlan,
+    mut progress: impl FnMut(usize, &str),
+) -> Result<Vec<Measurement>> {
+    tch::set_num_threads(plan.threads as i32);
+    // The weights and batches the peers time, written once for every round.
+    let scratch = tempfile::Builder::new()
+        .prefix("three-factors-peers.")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let inputs = scratch.path().join("peer-inputs.h5");
+    if plan.peers.is_some() {
+        write_peer_inputs(&inputs, &plan.suite, 0)?;
+    }
+    let mut ms = Vec::new();
+    for round in 1..=plan.rounds {
+        let rust = run_suite(&plan.suite, plan.protocol, plan.device.device(), 0, |k| {
+            progress(round, k)
+        })?;
+        pool(&mut ms, rust);
+        if let Some(peers) = &plan.peers {
+            progress(
+                round,
+                &format!(
+                    "peers: {} {}",
+                    peers.python.display(),
+                    peers.script.display()
+                ),
+            );
+            pool(&mut ms, run_peers(plan, peers, &inputs)?);
+        }
+    }
+    Ok(ms)
 }

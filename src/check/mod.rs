@@ -1,21 +1,39 @@
 //! Stage 6 — check: compare artifacts with a golden file. Exact content hashes where the
-//! platform class is known, tolerance bands per grid point everywhere, and "science bands" (the
+//! platform class is known, tolerance bands per point everywhere, and "science bands" (the
 //! sign and minimum strength of each rank correlation the paper claims). Input: artifact
 //! summaries and a [`Golden`]; output: findings with verdicts. Only `golden bless` writes golden
-//! files ([`Golden::bless`] + [`Golden::save`]).
+//! files ([`bless`]: [`Golden::bless`] + [`Golden::save`]). The golden file of a profile is
+//! `Layout::golden(experiment, profile)`.
 mod diff;
 
 pub use diff::line_diff;
 
-use crate::artifact::{h5, ArtifactSummary};
+use crate::artifact::{self, ArtifactSummary, GRID_FORMAT};
+use crate::config::{Claim, Experiment};
 use crate::error::{Error, Result};
-use crate::report::{spearman, Metric, Row};
+use crate::files::h5;
+use crate::layout::Layout;
+use crate::metrics::{spearman, Metric, Row};
+use crate::repro::grid::{status, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The key under which a grid table's hash is stored next to the runs' hashes.
-pub const GRID_KEY: &str = "fig3.h5";
+/// The key under which an experiment's table hash is stored next to the runs' hashes: its file
+/// name, `<experiment>.h5`.
+pub fn grid_key(experiment: &str) -> String {
+    format!("{experiment}.h5")
+}
+
+/// The science claims of a golden file: the paper's claim about each metric.
+pub type Science = Claim;
+
+fn eta_over_s() -> String {
+    "eta_over_s".into()
+}
+fn is_eta_over_s(x: &str) -> bool {
+    x == "eta_over_s"
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,15 +64,6 @@ impl Band {
     }
 }
 
-/// The paper's claim about one metric: Spearman(η/S, metric) has this sign and at least this
-/// magnitude.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Science {
-    pub sign: i8,
-    pub min_abs: f64,
-}
-
 /// Band widths used by `golden bless`, with the measurement that justifies them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,19 +73,34 @@ pub struct Widths {
     pub justification: String,
 }
 
+impl Default for Widths {
+    /// The widths of a golden file's first blessing, until a measured seed-to-seed spread
+    /// replaces them.
+    fn default() -> Self {
+        Widths {
+            accuracy_abs: 0.02,
+            curvature_rel: 0.25,
+            justification: "default widths; replace with measured seed-to-seed spread".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Golden {
     pub experiment: String,
     pub profile: String,
+    /// The column the science claims correlate with (default η/S).
+    #[serde(default = "eta_over_s", skip_serializing_if = "is_eta_over_s")]
+    pub x: String,
     pub widths: Widths,
-    /// platform class → (run name or "fig3.h5" → content hash).
+    /// platform class → (run name or "<experiment>.h5" → content hash).
     #[serde(default)]
     pub hashes: BTreeMap<String, BTreeMap<String, String>>,
     /// run name → metric → band.
     #[serde(default)]
     pub bands: BTreeMap<String, BTreeMap<String, Band>>,
-    /// metric → the paper's claim.
+    /// metric → the paper's claim about Spearman(x, metric).
     #[serde(default)]
     pub science: BTreeMap<String, Science>,
     /// platform class → the devices (CPU or GPU models, from the artifacts' provenance) whose
@@ -144,6 +168,20 @@ fn short(h: &str) -> String {
 }
 
 impl Golden {
+    /// An empty golden file for an experiment's profile.
+    pub fn fresh(experiment: &Experiment, profile: &str) -> Golden {
+        Golden {
+            experiment: experiment.name.clone(),
+            profile: profile.to_string(),
+            x: experiment.analysis.x.clone(),
+            widths: Widths::default(),
+            hashes: Default::default(),
+            bands: Default::default(),
+            science: Default::default(),
+            reproduced_on: Default::default(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Golden> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         toml::from_str(&text).map_err(|e| Error::Toml {
@@ -162,14 +200,20 @@ impl Golden {
 
     /// Writes atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::atomic::write(path, self.to_toml().as_bytes())
+        crate::files::write(path, self.to_toml().as_bytes())
     }
 
     /// A new golden built from a complete grid's artifacts: this platform class's hashes are
     /// replaced (others kept), bands are re-centred on the new values with the kept widths, and
-    /// the science claims are kept.
-    pub fn bless(&self, runs: &[ArtifactSummary], grid_hash: &str) -> Golden {
+    /// the science claims become `claims` (the experiment profile's).
+    pub fn bless(
+        &self,
+        runs: &[ArtifactSummary],
+        grid_hash: &str,
+        claims: &BTreeMap<String, Claim>,
+    ) -> Golden {
         let mut g = self.clone();
+        g.science = claims.clone();
         if let Some(class) = runs
             .first()
             .and_then(|s| s.provenance.get("platform_class"))
@@ -178,7 +222,7 @@ impl Golden {
                 .iter()
                 .map(|s| (s.config.run_name(), s.stored_hash.clone()))
                 .collect();
-            h.insert(GRID_KEY.into(), grid_hash.into());
+            h.insert(grid_key(&self.experiment), grid_hash.into());
             let mut devices = match self.hashes.get(class) {
                 Some(old) if *old == h => {
                     self.reproduced_on.get(class).cloned().unwrap_or_default()
@@ -196,7 +240,7 @@ impl Golden {
         g.bands = runs
             .iter()
             .map(|s| {
-                let row = Row::from_summary(s, None);
+                let row = Row::from_summary(s, None, &[]);
                 let bands = BANDED
                     .iter()
                     .map(|&(m, absolute)| {
@@ -292,7 +336,7 @@ impl Golden {
                     ok: want == s.recomputed_hash,
                 });
             }
-            let row = Row::from_summary(s, None);
+            let row = Row::from_summary(s, None, &[]);
             let Some(bands) = self.bands.get(&name) else {
                 r.findings.push(Finding {
                     subject: name,
@@ -319,7 +363,10 @@ impl Golden {
             }
         }
         if let (Some((path, got)), Some(h)) = (&grid, hashes) {
-            let want = h.get(GRID_KEY).map(String::as_str).unwrap_or("(none)");
+            let want = h
+                .get(&grid_key(&self.experiment))
+                .map(String::as_str)
+                .unwrap_or("(none)");
             r.findings.push(Finding {
                 subject: path.display().to_string(),
                 quantity: "content_sha256".into(),
@@ -332,10 +379,13 @@ impl Golden {
         if !self.science.is_empty() {
             let rows: Vec<Row> = runs
                 .iter()
-                .map(|s| Row::from_summary(s, None))
+                .map(|s| Row::from_summary(s, None, std::slice::from_ref(&self.x)))
                 .filter(|r| !r.diverged)
                 .collect();
-            let x: Vec<f64> = rows.iter().map(|r| r.eta_over_s).collect();
+            let x: Vec<f64> = rows
+                .iter()
+                .map(|r| r.number(&self.x).unwrap_or(f64::NAN))
+                .collect();
             for (metric, claim) in &self.science {
                 let Some(m) = Metric::parse(metric) else {
                     return Err(Error::Invalid(format!(
@@ -344,7 +394,7 @@ impl Golden {
                 };
                 let rho = spearman(&x, &rows.iter().map(|r| m.of(r)).collect::<Vec<_>>());
                 r.findings.push(Finding {
-                    subject: "spearman(eta/S, ·)".into(),
+                    subject: format!("spearman({}, ·)", self.x),
                     quantity: metric.clone(),
                     expected: format!(
                         "{}{}",
@@ -365,4 +415,140 @@ impl Golden {
 pub fn grid_hash(path: &Path) -> Result<String> {
     let f = h5::open(path)?;
     h5::content_hash(path, &f, &[], &[])
+}
+
+/// Whether `path` is an experiment's table file (rather than a run artifact).
+fn is_grid_table(path: &Path) -> bool {
+    h5::open(path)
+        .and_then(|f| h5::read_attr_str(path, &f, "format"))
+        .is_ok_and(|f| f == GRID_FORMAT)
+}
+
+/// What `check` was pointed at: run artifacts, table files, and whether a folder was given (a
+/// folder is expected to hold every point the golden file lists).
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub runs: Vec<ArtifactSummary>,
+    pub grids: Vec<PathBuf>,
+    pub complete: bool,
+}
+
+/// Reads the artifacts and table files among `paths` (files, or folders of `.h5` files).
+pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
+    let mut inputs = Inputs::default();
+    let add = |f: PathBuf, inputs: &mut Inputs| -> Result<()> {
+        if is_grid_table(&f) {
+            inputs.grids.push(f);
+        } else {
+            inputs.runs.push(artifact::read_summary(&f)?);
+        }
+        Ok(())
+    };
+    for p in paths {
+        if p.is_dir() {
+            inputs.complete = true;
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "h5"))
+                .collect();
+            entries.sort();
+            for f in entries {
+                add(f, &mut inputs)?;
+            }
+        } else if !p.exists() {
+            return Err(Error::Invalid(format!(
+                "{}: artifact does not exist",
+                p.display()
+            )));
+        } else {
+            add(p.clone(), &mut inputs)?;
+        }
+    }
+    if inputs.runs.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::Invalid(format!(
+            "no run artifacts found in {}",
+            names.join(", ")
+        )));
+    }
+    Ok(inputs)
+}
+
+/// Checks `paths` against `golden` (default: the layout's golden file for the artifacts'
+/// experiment and profile). Returns the golden file used and the report.
+pub fn check_paths(
+    paths: &[PathBuf],
+    golden: Option<PathBuf>,
+    layout: &Layout,
+) -> Result<(PathBuf, Report)> {
+    let inputs = gather(paths)?;
+    let first = &inputs.runs[0].config;
+    let path = golden.unwrap_or_else(|| layout.golden(&first.experiment, &first.profile));
+    let golden = Golden::load(&path)?;
+    let key = grid_key(&golden.experiment);
+    let grid = inputs
+        .grids
+        .iter()
+        .find(|g| g.file_name().is_some_and(|n| n == key.as_str()))
+        .or(inputs.grids.first());
+    let grid = match grid {
+        Some(g) => Some((g.as_path(), grid_hash(g)?)),
+        None => None,
+    };
+    let report = golden.check(&inputs.runs, grid, inputs.complete)?;
+    Ok((path, report))
+}
+
+/// What `golden bless` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blessed {
+    /// The line diff against the old file ("" when unchanged).
+    pub diff: String,
+}
+
+/// Rewrites `golden` (created when missing) from the complete set of `profile`'s artifacts in
+/// `from` and its table file, showing the diff; writes nothing when nothing changed.
+pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Result<Blessed> {
+    let mut runs = Vec::new();
+    for p in exp.resolve(profile)? {
+        match status(from, &p) {
+            Status::Done(s) => runs.push(*s),
+            Status::Missing => {
+                return Err(Error::Invalid(format!(
+                    "{}: no artifact for {}; run `three-factors repro {} --profile {profile} --out {}` first",
+                    from.display(),
+                    p.name(),
+                    exp.name,
+                    from.display()
+                )))
+            }
+            Status::Invalid(why) => {
+                return Err(Error::Invalid(format!(
+                    "{}: {why}",
+                    from.join(p.file_name()).display()
+                )))
+            }
+        }
+    }
+    let grid_file = from.join(grid_key(&exp.name));
+    let grid_hash = grid_hash(&grid_file).map_err(|e| {
+        Error::Invalid(format!(
+            "{e} (run `three-factors repro {}` to write it)",
+            exp.name
+        ))
+    })?;
+    let (old, old_text) = if golden.exists() {
+        let text = std::fs::read_to_string(golden).map_err(|e| Error::io(golden, e))?;
+        (Golden::load(golden)?, text)
+    } else {
+        (Golden::fresh(exp, profile), String::new())
+    };
+    let claims = &exp.profile(profile)?.claims;
+    let new = old.bless(&runs, &grid_hash, claims);
+    let diff = line_diff(&old_text, &new.to_toml());
+    if !diff.is_empty() {
+        new.save(golden)?;
+    }
+    Ok(Blessed { diff })
 }

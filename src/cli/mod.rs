@@ -1,5 +1,5 @@
 //! Command-line arguments (clap derive) and their dispatch to the library. Each subcommand
-//! turns its raw arguments into a validated plan before anything runs.
+//! turns its raw arguments into a validated plan, calls the library and prints what comes back.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ mod check;
 mod repro;
 mod run;
 
+use three_factors::config::DeviceSpec;
 use three_factors::data::{FashionMnist, Lookup};
-use three_factors::determinism::NumericsCaps;
+use three_factors::determinism::Numerics;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,19 +23,14 @@ use three_factors::determinism::NumericsCaps;
 pub struct Args {
     /// CPU numerics: `avx2` caps ATen, MKL and oneDNN at AVX2 so results are bit-identical on any
     /// x86-64 CPU with AVX2; `native` uses whatever the processor offers (faster, not portable).
-    #[arg(long, global = true, default_value = "avx2", value_parser = ["avx2", "native"])]
-    pub numerics: String,
+    #[arg(long, global = true, default_value = "avx2", value_parser = parse_numerics)]
+    pub numerics: Numerics,
     #[command(subcommand)]
     pub command: Command,
 }
 
-impl Args {
-    pub fn numerics_caps(&self) -> NumericsCaps {
-        match self.numerics.as_str() {
-            "native" => NumericsCaps::native(),
-            _ => NumericsCaps::default(),
-        }
-    }
+fn parse_numerics(s: &str) -> std::result::Result<Numerics, String> {
+    s.parse()
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,9 +41,9 @@ pub enum Command {
     /// Train one configuration, measure its curvature, write one HDF5 artifact.
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Run(Box<RunArgs>),
-    /// Reproduce a figure of the paper over its grid.
-    #[command(subcommand)]
-    Repro(ReproCommand),
+    /// Run an experiment (`experiments/<name>.toml`) over its points and collect its table and
+    /// figure; `repro list` lists the experiments.
+    Repro(Box<repro::ReproArgs>),
     /// Compare artifacts with a golden file: exit 0 when all holds, 1 on a regression, 2 on error.
     Check(check::CheckArgs),
     /// Golden files: `bless` rewrites one from fresh artifacts, showing the diff.
@@ -65,17 +61,11 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum GoldenCommand {
-    /// Rewrite golden/<experiment>/<profile>.toml from a complete grid of artifacts.
+    /// Rewrite golden/<experiment>/<profile>.toml from a complete set of artifacts.
     Bless(check::BlessArgs),
 }
 
-#[derive(Subcommand, Debug)]
-pub enum ReproCommand {
-    /// Fig. 3: λ_max, ‖H‖_F and validation accuracy against η/S.
-    Fig3(repro::Fig3Args),
-}
-
-/// Overrides on top of `--config`/`--profile` (or the built-in ad-hoc defaults).
+/// Overrides on top of `--config`/`--profile`/`--point` (or the built-in ad-hoc defaults).
 #[derive(clap::Args, Debug, Default)]
 pub struct RunArgs {
     /// A complete run config (TOML, as stored in artifacts as `config_toml`).
@@ -84,9 +74,16 @@ pub struct RunArgs {
     /// Start from a profile's base config in the experiment file.
     #[arg(long)]
     pub profile: Option<String>,
-    /// The experiment file that `--profile` refers to.
-    #[arg(long, default_value = "experiments/fig3.toml")]
-    pub experiment: PathBuf,
+    /// Run this point of the profile (its name, e.g. lr0.1_bs50_seed0), as `repro --plan` does.
+    #[arg(long, requires = "profile", conflicts_with_all = [
+        "lr", "batch_size", "epochs", "seed", "momentum", "weight_decay", "schedule",
+        "cycle_epochs", "width", "train_samples", "val_samples", "test_samples", "eval_samples",
+        "hvp", "threads", "device",
+    ])]
+    pub point: Option<String>,
+    /// The experiment file that `--profile` refers to (default: experiments/fig3.toml).
+    #[arg(long)]
+    pub experiment: Option<PathBuf>,
     /// Learning rate η.
     #[arg(long)]
     pub lr: Option<f64>,
@@ -126,11 +123,11 @@ pub struct RunArgs {
     pub threads: Option<usize>,
     /// cpu, cuda or cuda:N.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceSpec>,
     /// Output folder (the artifact is <out>/<name>.h5) or a path ending in .h5.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
-    /// Artifact name (default lr<η>_bs<S>_seed<seed>).
+    /// Artifact name (default: the run's name, lr<η>_bs<S>_seed<seed>).
     #[arg(long)]
     pub name: Option<String>,
     /// Folder holding the Fashion-MNIST files.
@@ -161,14 +158,14 @@ pub fn parse() -> Args {
 }
 
 pub fn dispatch(args: Args) -> Result<ExitCode> {
-    let caps = args.numerics_caps();
+    let numerics = args.numerics;
     match args.command {
         Command::Data(DataCommand::Verify { data_dir }) => data_verify(data_dir),
-        Command::Run(r) => run::run(*r, &caps),
+        Command::Run(r) => run::run(*r, numerics),
         Command::Inspect { files } => run::inspect(&files),
-        Command::Repro(ReproCommand::Fig3(a)) => repro::fig3(a, &args.numerics),
+        Command::Repro(a) => repro::repro(*a, numerics),
         Command::Check(a) => check::check(a),
-        Command::Bench(a) => bench::bench(a, &args.numerics),
+        Command::Bench(a) => bench::bench(a, numerics),
         Command::Golden(GoldenCommand::Bless(a)) => check::bless(a),
     }
 }

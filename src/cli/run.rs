@@ -4,23 +4,33 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use three_factors::artifact::{self, ArtifactSummary};
+use std::time::Duration;
+use three_factors::artifact;
 use three_factors::config::{Experiment, RunConfig};
-use three_factors::data::{FashionMnist, Lookup};
-use three_factors::determinism::{self, NumericsCaps};
-use three_factors::repro;
-use three_factors::train::Checkpoint;
+use three_factors::data::Lookup;
+use three_factors::determinism::Numerics;
+use three_factors::layout::Layout;
+use three_factors::repro::{self, RunEvent, RunRequest};
+use three_factors::Error;
 
 /// Resolves `run`'s arguments into one validated config: built-in defaults, or `--config`, or
-/// a profile's base; then every flag given on the command line.
+/// a profile's base (or one of its points); then every flag given on the command line.
 pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
+    let experiment = || {
+        let path = a
+            .experiment
+            .clone()
+            .unwrap_or_else(|| Layout::discover().experiment("fig3"));
+        Experiment::load(&path)
+    };
     let mut c = if let Some(path) = &a.config {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         RunConfig::from_toml(&text, path)?
+    } else if let (Some(p), Some(point)) = (&a.profile, &a.point) {
+        experiment()?.point(p, point)?.config
     } else if let Some(p) = &a.profile {
-        Experiment::load(&a.experiment)?.base(p)?
+        experiment()?.base(p)?
     } else {
         RunConfig::adhoc()
     };
@@ -48,12 +58,12 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     if let Some(s) = &a.schedule {
         c.sgd.schedule = s
             .parse()
-            .map_err(|e: String| three_factors::Error::config("--schedule", "sgd.schedule", e))?;
+            .map_err(|e: String| Error::config("--schedule", "sgd.schedule", e))?;
     }
     if let Some(h) = &a.hvp {
         c.curvature.hvp = h
             .parse()
-            .map_err(|e: String| three_factors::Error::config("--hvp", "curvature.hvp", e))?;
+            .map_err(|e: String| Error::config("--hvp", "curvature.hvp", e))?;
     }
     c.validate("command line")?;
     Ok(c)
@@ -70,165 +80,62 @@ pub fn artifact_path(out: &Path, name: Option<&str>, cfg: &RunConfig) -> PathBuf
     }
 }
 
-pub fn epoch_bar(epochs: usize, hidden: bool) -> ProgressBar {
-    let bar = if hidden {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(epochs as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
-pub fn run(a: RunArgs, caps: &NumericsCaps) -> Result<ExitCode> {
-    let cfg = resolve(&a)?;
-    let dest = artifact_path(&a.out, a.name.as_deref(), &cfg);
-    // Fail before training if the destination cannot be written.
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: output folder cannot be created", dir.display()))?;
-    tempfile::tempfile_in(dir)
-        .with_context(|| format!("{}: output folder is not writable", dir.display()))?;
-
-    let data = FashionMnist::load(&Lookup::from_env(a.data_dir.as_deref()))
-        .context("loading Fashion-MNIST")?;
+pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
+    let config = resolve(&a)?;
     if !(a.checkpoint_secs >= 0.0 && a.checkpoint_secs.is_finite()) {
         bail!(
             "--checkpoint-secs: {} is not a number of seconds ≥ 0",
             a.checkpoint_secs
         );
     }
-    let ckpt = artifact::checkpoint_path(&dest);
-    let class = determinism::platform_class(cfg.device()?, caps, cfg.threads);
-    let config_toml = cfg.to_toml();
-    let resume = resumable(&ckpt, &config_toml, &class);
-    let bar = epoch_bar(cfg.sgd.epochs, a.quiet);
-    bar.set_prefix(cfg.run_name());
-    let every = Duration::from_secs_f64(a.checkpoint_secs);
-    let mut saved = Instant::now();
-    let rec = repro::run_one(&cfg, &data, caps, resume.as_ref(), |e| {
-        let c = e.curves;
-        bar.set_position(c.epoch.len() as u64);
-        bar.set_message(format!(
-            "loss {:.4} train {:.3} val {:.3}",
-            c.train_loss.last().unwrap_or(&f64::NAN),
-            c.train_acc.last().unwrap_or(&f64::NAN),
-            c.val_acc.last().unwrap_or(&f64::NAN)
-        ));
-        if !e.diverged && c.epoch.len() < cfg.sgd.epochs && saved.elapsed() >= every {
-            artifact::save_checkpoint(&ckpt, &e.checkpoint()?, &config_toml, &class)?;
-            saved = Instant::now();
+    let req = RunRequest {
+        dest: artifact_path(&a.out, a.name.as_deref(), &config),
+        caps: numerics.caps(),
+        checkpoint_every: Duration::from_secs_f64(a.checkpoint_secs),
+        lookup: Lookup::from_env(a.data_dir.as_deref()),
+        config,
+    };
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(req.config.sgd.epochs as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {msg} (ETA {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(req.config.run_name());
+    let summary = repro::execute(&req, |e| match e {
+        RunEvent::Resumed {
+            checkpoint,
+            epochs_done,
+        } => eprintln!(
+            "resuming from {} after epoch {epochs_done}",
+            checkpoint.display()
+        ),
+        RunEvent::CheckpointIgnored { checkpoint, why } => eprintln!(
+            "warning: {}: {why}; training from scratch",
+            checkpoint.display()
+        ),
+        RunEvent::Epoch(c) => {
+            let last = |v: &Vec<f64>| v.last().copied().unwrap_or(f64::NAN);
+            bar.set_position(c.epoch.len() as u64);
+            bar.set_message(format!(
+                "loss {:.4} train {:.3} val {:.3}",
+                last(&c.train_loss),
+                last(&c.train_acc),
+                last(&c.val_acc)
+            ));
         }
-        Ok(())
-    })?;
+        RunEvent::Warning(w) => eprintln!("warning: {w}"),
+    })
+    .with_context(|| format!("running {}", req.dest.display()))?;
     bar.finish_and_clear();
-    let hash =
-        artifact::write_run(&dest, &rec).with_context(|| format!("writing {}", dest.display()))?;
-    match std::fs::remove_file(&ckpt) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "warning: {}: could not remove the checkpoint: {e}",
-                ckpt.display()
-            )
-        }
-        _ => {}
-    }
-    let s = artifact::read_summary(&dest)?;
-    print_summary(&s);
-    println!("content_sha256  {hash}");
-    println!("wrote           {}", dest.display());
+    print!("{}", summary.render());
+    println!("content_sha256  {}", summary.stored_hash);
+    println!("wrote           {}", req.dest.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The checkpoint at `path` if it belongs to this run (same resolved config, same platform
-/// class); otherwise says why it is not used and returns None (training starts afresh and the
-/// first new checkpoint replaces the old file).
-fn resumable(path: &Path, config_toml: &str, class: &str) -> Option<Checkpoint> {
-    if !path.exists() {
-        return None;
-    }
-    match artifact::load_checkpoint(path) {
-        Ok(s) if s.config_toml == config_toml && s.platform_class == class => {
-            eprintln!(
-                "resuming from {} after epoch {}",
-                path.display(),
-                s.checkpoint.epochs_done()
-            );
-            Some(s.checkpoint)
-        }
-        Ok(s) => {
-            let why = if s.config_toml != config_toml {
-                "another configuration".to_string()
-            } else {
-                format!("platform class {}, this is {class}", s.platform_class)
-            };
-            eprintln!(
-                "warning: {}: checkpoint of {why}; training from scratch",
-                path.display()
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!("warning: unreadable checkpoint, training from scratch: {e}");
-            None
-        }
-    }
-}
-
-fn print_summary(s: &ArtifactSummary) {
-    let c = &s.config;
-    let f = &s.final_metrics;
-    let k = &s.curvature;
-    println!(
-        "run             {} ({} / {})",
-        c.run_name(),
-        c.experiment,
-        c.profile
-    );
-    println!(
-        "eta/S           {:.3e}  (eta {}, S {}, {} epochs, width {}, {})",
-        c.eta_over_s(),
-        c.sgd.lr,
-        c.sgd.batch_size,
-        c.sgd.epochs,
-        c.width,
-        c.sgd.schedule
-    );
-    println!(
-        "accuracy        train {:.4}  val {:.4}  test {:.4}{}",
-        f.train_acc,
-        f.val_acc,
-        f.test_acc,
-        if f.diverged { "  DIVERGED" } else { "" }
-    );
-    println!(
-        "loss            train {:.4}  val {:.4}  test {:.4}",
-        f.train_loss, f.val_loss, f.test_loss
-    );
-    println!(
-        "lambda_max      {:.4}{}",
-        k.lambda_max,
-        if k.lambda_max_converged {
-            ""
-        } else {
-            "  (power iteration did not converge)"
-        }
-    );
-    println!(
-        "frobenius_norm  {:.4} ± {:.4}  (/D = {:.3e}, D = {})",
-        k.frobenius_norm,
-        k.frobenius_norm_se,
-        k.frobenius_norm / k.num_params as f64,
-        k.num_params
-    );
-    println!("trace           {:.4} ± {:.4}", k.trace, k.trace_se);
 }
 
 pub fn inspect(files: &[PathBuf]) -> Result<ExitCode> {
@@ -242,7 +149,7 @@ pub fn inspect(files: &[PathBuf]) -> Result<ExitCode> {
         for (k, v) in &s.provenance.0 {
             println!("{:<15} {v}", k);
         }
-        print_summary(&s);
+        print!("{}", s.render());
         if s.hash_ok() {
             println!("content_sha256  {} (verified)", s.stored_hash);
         } else {

@@ -1,17 +1,38 @@
-//! An experiment file (`experiments/*.toml`): named profiles, each a base [`RunConfig`] and a
-//! grid of (η, S, seed) points. Resolving a profile gives one complete `RunConfig` per point.
-use super::RunConfig;
+//! An experiment file (`experiments/<name>.toml`): named profiles, each a base [`RunConfig`] and
+//! the points to run, declared as data over any config field:
+//! - `zip = { "sgd.lr" = [...], "sgd.batch_size" = [...] }`: explicit points, the i-th taking the
+//!   i-th value of every list; `points = [{ "sgd.lr" = 0.1, ... }, ...]`: the same as a list;
+//! - `axes = [{ field = "split.train", values = [...] }, ...]`: Cartesian products, outermost first;
+//! - `seeds = [...]`: the innermost axis, over `seed`;
+//! - `overrides = [{ when = { field = value, ... }, set = { field = value, ... } }]`: per-point
+//!   changes to the points matching `when`.
+//!
+//! Resolving a profile gives one complete, validated `RunConfig` per point; it is the only thing
+//! that is hashed. Points are named `lr<η>_bs<S>[_<other fields>]_seed<seed>`.
+use super::{Analysis, Claim, RunConfig};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use toml::Value;
+
+/// The fields every point name carries (and every table has a column for).
+const NAMED_FIELDS: [&str; 3] = ["sgd.lr", "sgd.batch_size", "seed"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Grid {
-    pub lr: Vec<f64>,
-    pub batch_size: Vec<usize>,
-    pub seeds: Vec<u64>,
+pub struct Axis {
+    /// Dotted path of a run-config field, e.g. `sgd.lr` or `split.train`.
+    pub field: String,
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Field values a point must have (after its axes and list values are applied).
+    pub when: BTreeMap<String, Value>,
+    pub set: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,13 +40,26 @@ pub struct Grid {
 pub struct Profile {
     /// Why this profile is sized as it is.
     pub description: String,
-    pub grid: Grid,
-    /// Everything else; its `sgd.lr`, `sgd.batch_size` and `seed` are replaced per grid point.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zip: BTreeMap<String, Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axes: Vec<Axis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
+    /// Everything the points do not set.
     pub base: RunConfig,
     /// Models below this final training accuracy are flagged (the paper kept only models that
     /// reached ≈100 %).
     #[serde(default)]
     pub min_train_acc: Option<f64>,
+    /// The paper's claims this profile is expected to show; `golden bless` writes them into the
+    /// golden file as science bands, which `check` evaluates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, Claim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,12 +68,14 @@ pub struct Experiment {
     pub name: String,
     pub description: String,
     pub default_profile: String,
+    #[serde(default)]
+    pub analysis: Analysis,
     pub profiles: BTreeMap<String, Profile>,
     #[serde(skip)]
     pub source: PathBuf,
 }
 
-/// One grid point: its position and its complete configuration.
+/// One point of a profile: its position and its complete configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridPoint {
     pub index: usize,
@@ -47,9 +83,122 @@ pub struct GridPoint {
 }
 
 impl GridPoint {
+    pub fn name(&self) -> String {
+        self.config.run_name()
+    }
     /// The artifact file name for this point.
     pub fn file_name(&self) -> String {
-        format!("{}.h5", self.config.run_name())
+        format!("{}.h5", self.name())
+    }
+}
+
+/// Equal as field values: numbers compare by value (`1` = `1.0`), everything else exactly.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Integer(x), Value::Float(y)) | (Value::Float(y), Value::Integer(x)) => {
+            *x as f64 == *y
+        }
+        _ => a == b,
+    }
+}
+
+/// A value as it appears in a point name: numbers in Rust's shortest form, text with anything
+/// but `[A-Za-z0-9.-]` replaced by `-`.
+fn name_part(v: &Value) -> String {
+    let raw = match v {
+        Value::String(s) => s.clone(),
+        Value::Float(f) => f.to_string(),
+        other => other.to_string(),
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl Profile {
+    /// The explicit points (`zip`, then `points`) as field assignments.
+    fn listed(&self, origin: &str) -> Result<Vec<Vec<(String, Value)>>> {
+        let mut out = Vec::new();
+        let len = self.zip.values().map(Vec::len).max().unwrap_or(0);
+        if let Some((k, v)) = self.zip.iter().find(|(_, v)| v.len() != len) {
+            return Err(Error::config(
+                origin,
+                format!("zip.\"{k}\""),
+                format!("has {} values, other zipped lists have {len}", v.len()),
+            ));
+        }
+        for i in 0..len {
+            out.push(
+                self.zip
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v[i].clone()))
+                    .collect(),
+            );
+        }
+        for p in &self.points {
+            out.push(p.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        }
+        Ok(out)
+    }
+
+    /// Every point as its field assignments, in order: listed points outermost, then the axes
+    /// in the order given, then seeds.
+    fn assignments(&self, origin: &str) -> Result<Vec<Vec<(String, Value)>>> {
+        let mut sets = self.listed(origin)?;
+        if sets.is_empty() {
+            sets.push(Vec::new());
+        }
+        let mut axes: Vec<(String, Vec<Value>)> = self
+            .axes
+            .iter()
+            .map(|a| (a.field.clone(), a.values.clone()))
+            .collect();
+        if !self.seeds.is_empty() {
+            let seeds = self
+                .seeds
+                .iter()
+                .map(|&s| Value::Integer(s as i64))
+                .collect();
+            axes.push(("seed".into(), seeds));
+        }
+        for (field, values) in axes {
+            if values.is_empty() {
+                return Err(Error::config(origin, field, "the axis has no values"));
+            }
+            let mut next = Vec::with_capacity(sets.len() * values.len());
+            for s in &sets {
+                for v in &values {
+                    let mut s = s.clone();
+                    s.push((field.clone(), v.clone()));
+                    next.push(s);
+                }
+            }
+            sets = next;
+        }
+        Ok(sets)
+    }
+
+    /// The fields that tell this profile's points apart besides η, S and seed, in order of first
+    /// appearance: they extend the point names and become columns of the experiment's table.
+    pub fn varied_fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let keys = self
+            .zip
+            .keys()
+            .chain(self.points.iter().flat_map(|p| p.keys()))
+            .chain(self.axes.iter().map(|a| &a.field));
+        for k in keys {
+            if !NAMED_FIELDS.contains(&k.as_str()) && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out
     }
 }
 
@@ -61,9 +210,17 @@ impl Experiment {
             message: e.to_string(),
         })?;
         e.source = path.to_path_buf();
+        let origin = path.display().to_string();
+        if e.name == "list" || e.name.is_empty() || e.name.contains(['/', '\\']) {
+            return Err(Error::config(
+                origin,
+                "name",
+                format!("'{}' cannot name an experiment", e.name),
+            ));
+        }
         if !e.profiles.contains_key(&e.default_profile) {
             return Err(Error::config(
-                path.display().to_string(),
+                origin,
                 "default_profile",
                 format!("no profile named '{}'", e.default_profile),
             ));
@@ -95,36 +252,178 @@ impl Experiment {
         Ok(c)
     }
 
-    /// Every grid point of `profile`, η-major then S then seed, each validated.
+    /// Every point of `profile`, each validated and uniquely named.
     pub fn resolve(&self, profile: &str) -> Result<Vec<GridPoint>> {
         let p = self.profile(profile)?;
         let base = self.base(profile)?;
-        let mut out = Vec::new();
-        for &lr in &p.grid.lr {
-            for &bs in &p.grid.batch_size {
-                for &seed in &p.grid.seeds {
-                    let mut c = base.clone();
-                    c.sgd.lr = lr;
-                    c.sgd.batch_size = bs;
-                    c.seed = seed;
-                    c.validate(&format!(
-                        "{} profile {profile} (lr={lr}, batch_size={bs}, seed={seed})",
-                        self.source.display()
-                    ))?;
-                    out.push(GridPoint {
-                        index: out.len(),
-                        config: c,
-                    });
+        let origin = format!("{} profile {profile}", self.source.display());
+        let varied = p.varied_fields();
+        let mut out: Vec<GridPoint> = Vec::new();
+        for set in p.assignments(&origin)? {
+            let desc: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let at = format!("{origin} ({})", desc.join(", "));
+            let mut c = base.with_fields(&set, &at)?;
+            for o in &p.overrides {
+                let applies = o
+                    .when
+                    .iter()
+                    .all(|(k, v)| c.field(k).is_some_and(|have| same_value(&have, v)));
+                if applies {
+                    let set: Vec<(String, Value)> =
+                        o.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    c = c.with_fields(&set, &at)?;
                 }
             }
-        }
-        if out.is_empty() {
-            return Err(Error::config(
-                self.source.display().to_string(),
-                format!("profiles.{profile}.grid"),
-                "the grid is empty",
-            ));
+            c.validate(&at)?;
+            if !varied.is_empty() {
+                let mut name = format!("lr{}_bs{}", c.sgd.lr, c.sgd.batch_size);
+                for f in &varied {
+                    let v = c.field(f).expect("a field that was set");
+                    let last = f.rsplit('.').next().unwrap_or(f);
+                    match v {
+                        Value::String(_) => name += &format!("_{}", name_part(&v)),
+                        _ => name += &format!("_{last}{}", name_part(&v)),
+                    }
+                }
+                c.point = format!("{name}_seed{}", c.seed);
+            }
+            if let Some(twin) = out.iter().find(|q| q.name() == c.run_name()) {
+                return Err(Error::config(
+                    origin,
+                    "points",
+                    format!(
+                        "points {} and {} are both named {} (the same point twice?)",
+                        twin.index,
+                        out.len(),
+                        c.run_name()
+                    ),
+                ));
+            }
+            out.push(GridPoint {
+                index: out.len(),
+                config: c,
+            });
         }
         Ok(out)
+    }
+
+    /// The point of `profile` named `name`.
+    pub fn point(&self, profile: &str, name: &str) -> Result<GridPoint> {
+        let points = self.resolve(profile)?;
+        let names: Vec<String> = points.iter().take(4).map(GridPoint::name).collect();
+        points
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                Error::config(
+                    self.source.display().to_string(),
+                    format!("profiles.{profile}"),
+                    format!(
+                        "no point named '{name}' (points look like {}, ...)",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiment(profile: &str) -> Result<Experiment> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let text = format!(
+            "name = \"t\"\ndescription = \"d\"\ndefault_profile = \"p\"\n[profiles.p]\n\
+             description = \"d\"\n{profile}\n[profiles.p.base]\n{}",
+            RunConfig::adhoc().to_toml()
+        );
+        std::fs::write(&path, text).unwrap();
+        Experiment::load(&path)
+    }
+
+    fn names(e: &Experiment) -> Vec<String> {
+        e.resolve("p")
+            .unwrap()
+            .iter()
+            .map(GridPoint::name)
+            .collect()
+    }
+
+    #[test]
+    fn axes_are_cartesian_outermost_first_and_seeds_innermost() {
+        let e = experiment(
+            "axes = [{ field = \"sgd.lr\", values = [0.1, 0.2] }, \
+             { field = \"sgd.batch_size\", values = [32, 64] }]\nseeds = [0, 1]",
+        )
+        .unwrap();
+        let n = names(&e);
+        assert_eq!(n.len(), 8);
+        assert_eq!(
+            &n[..3],
+            ["lr0.1_bs32_seed0", "lr0.1_bs32_seed1", "lr0.1_bs64_seed0"]
+        );
+        // Plain η × S × seed points keep the default name and an unchanged stored config.
+        assert!(e
+            .resolve("p")
+            .unwrap()
+            .iter()
+            .all(|p| p.config.point.is_empty()));
+    }
+
+    #[test]
+    fn zipped_points_times_an_axis_over_another_field_with_overrides() {
+        let e = experiment(
+            "zip = { \"sgd.lr\" = [0.1, 0.5], \"sgd.batch_size\" = [50, 250] }\n\
+             axes = [{ field = \"split.train\", values = [1000, 2000] }]\n\
+             overrides = [{ when = { \"split.train\" = 1000 }, set = { \"sgd.epochs\" = 9 } }]",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&e),
+            [
+                "lr0.1_bs50_train1000_seed0",
+                "lr0.1_bs50_train2000_seed0",
+                "lr0.5_bs250_train1000_seed0",
+                "lr0.5_bs250_train2000_seed0"
+            ]
+        );
+        let pts = e.resolve("p").unwrap();
+        assert_eq!(pts[0].config.sgd.epochs, 9);
+        assert_eq!(pts[1].config.sgd.epochs, 5);
+        assert_eq!(pts[2].config.split.train, 1000);
+        assert_eq!(e.profile("p").unwrap().varied_fields(), ["split.train"]);
+        assert_eq!(
+            e.point("p", "lr0.5_bs250_train2000_seed0").unwrap().index,
+            3
+        );
+        assert!(e
+            .point("p", "lr9_bs1_seed0")
+            .unwrap_err()
+            .to_string()
+            .contains("no point named"));
+    }
+
+    #[test]
+    fn bad_declarations_name_what_is_wrong() {
+        let e = experiment("zip = { \"sgd.lr\" = [0.1, 0.5], \"sgd.batch_size\" = [50] }");
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("zip.\"sgd.batch_size\": has 1 values"));
+        let e = experiment("axes = [{ field = \"sgd.lrr\", values = [0.1] }]");
+        let msg = e.unwrap_err().to_string();
+        assert!(
+            msg.contains("sgd.lrr") && msg.contains("unknown field"),
+            "{msg}"
+        );
+        let e = experiment("points = [{ \"sgd.lr\" = 0.1 }, { \"sgd.lr\" = 0.1 }]");
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("both named lr0.1_bs128_seed0"));
+        let e = experiment("axes = [{ field = \"sgd.lr\", values = [-1.0] }]");
+        assert!(e.unwrap_err().to_string().contains("sgd.lr"));
     }
 }

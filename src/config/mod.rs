@@ -1,8 +1,10 @@
 //! Experiments as data: the resolved configuration of one run (everything its numbers depend on
 //! besides the platform), read from and written to TOML, validated before anything runs.
+mod analysis;
 mod experiment;
 
-pub use experiment::{Experiment, Grid, GridPoint, Profile};
+pub use analysis::{Analysis, Claim, Figure};
+pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
 
 use crate::data::SplitSpec;
 use crate::error::{Error, Result};
@@ -201,8 +203,78 @@ pub struct RunConfig {
     pub seed: u64,
     /// Intra-op threads; part of the platform class (reduction order depends on it).
     pub threads: usize,
-    /// "cpu" or "cuda:N".
-    pub device: String,
+    /// "cpu", "cuda" or "cuda:N".
+    pub device: DeviceSpec,
+    /// The point's name within its experiment profile, when it is not the default
+    /// `lr<η>_bs<S>_seed<seed>` (points that vary other fields); left out of the stored config
+    /// otherwise, so configs of plain η × S grids keep their hash.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub point: String,
+}
+
+/// A device as written in configs and on the command line ("cpu", "cuda", "cuda:N"), parsed once
+/// when read; it serialises back to the text it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceSpec {
+    text: String,
+    device: tch::Device,
+}
+
+impl DeviceSpec {
+    pub fn cpu() -> Self {
+        DeviceSpec {
+            text: "cpu".into(),
+            device: tch::Device::Cpu,
+        }
+    }
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn is_cuda(&self) -> bool {
+        matches!(self.device, tch::Device::Cuda(_))
+    }
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let device = match s {
+            "cpu" => tch::Device::Cpu,
+            "cuda" => tch::Device::Cuda(0),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(tch::Device::Cuda)
+                .ok_or_else(|| format!("unknown device '{s}' (expected cpu, cuda or cuda:N)"))?,
+        };
+        Ok(DeviceSpec {
+            text: s.to_string(),
+            device,
+        })
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.text
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl RunConfig {
@@ -240,7 +312,8 @@ impl RunConfig {
             },
             seed: 0,
             threads: 1,
-            device: "cpu".into(),
+            device: DeviceSpec::cpu(),
+            point: String::new(),
         }
     }
 
@@ -257,8 +330,43 @@ impl RunConfig {
         toml::to_string(self).expect("RunConfig serialises")
     }
 
-    pub fn device(&self) -> Result<tch::Device> {
-        parse_device(&self.device).map_err(|r| Error::config("run", "device", r))
+    pub fn device(&self) -> tch::Device {
+        self.device.device()
+    }
+
+    /// The value at a dotted field path (`sgd.lr`, `split.train`), as TOML.
+    pub fn field(&self, path: &str) -> Option<toml::Value> {
+        let mut v = toml::Value::try_from(self).expect("RunConfig serialises");
+        for key in path.split('.') {
+            v = v.as_table_mut()?.remove(key)?;
+        }
+        Some(v)
+    }
+
+    /// This config with the fields at dotted paths set to new values; a path that names no field,
+    /// or a value of the wrong type, is an error naming the field. Not validated.
+    pub fn with_fields(&self, fields: &[(String, toml::Value)], origin: &str) -> Result<RunConfig> {
+        let mut v = toml::Value::try_from(self).expect("RunConfig serialises");
+        for (path, value) in fields {
+            let mut t = &mut v;
+            let keys: Vec<&str> = path.split('.').collect();
+            for k in &keys[..keys.len() - 1] {
+                t = t
+                    .as_table_mut()
+                    .and_then(|t| t.get_mut(*k))
+                    .filter(|x| x.is_table())
+                    .ok_or_else(|| {
+                        Error::config(origin, path.as_str(), "no such field in a run config")
+                    })?;
+            }
+            t.as_table_mut()
+                .expect("checked above")
+                .insert(keys[keys.len() - 1].to_string(), value.clone());
+        }
+        v.try_into().map_err(|e: toml::de::Error| {
+            let fields: Vec<&str> = fields.iter().map(|(p, _)| p.as_str()).collect();
+            Error::config(origin, fields.join(", "), e.message().to_string())
+        })
     }
 
     /// η/S, the noise scale the paper is about.
@@ -348,28 +456,25 @@ impl RunConfig {
         if self.threads == 0 {
             return bad("threads", "must be ≥ 1".into());
         }
-        parse_device(&self.device).map_err(|r| Error::config(origin, "device", r))?;
         Ok(())
     }
 
-    /// A short stable name for the run's artifact: `lr0.05_bs128_seed0`.
-    pub fn run_name(&self) -> String {
+    /// The default name of a run: `lr0.05_bs128_seed0`.
+    pub fn default_name(&self) -> String {
         format!(
             "lr{}_bs{}_seed{}",
             self.sgd.lr, self.sgd.batch_size, self.seed
         )
     }
-}
 
-pub fn parse_device(s: &str) -> Result<tch::Device, String> {
-    match s {
-        "cpu" => Ok(tch::Device::Cpu),
-        "cuda" => Ok(tch::Device::Cuda(0)),
-        _ => s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(tch::Device::Cuda)
-            .ok_or_else(|| format!("unknown device '{s}' (expected cpu, cuda or cuda:N)")),
+    /// A short stable name for the run's artifact and golden entries: its point name, else
+    /// [`RunConfig::default_name`].
+    pub fn run_name(&self) -> String {
+        if self.point.is_empty() {
+            self.default_name()
+        } else {
+            self.point.clone()
+        }
     }
 }
 
@@ -418,5 +523,42 @@ mod tests {
         let text = RunConfig::adhoc().to_toml().replace("seed = 0\n", "");
         let e = RunConfig::from_toml(&text, std::path::Path::new("m.toml")).unwrap_err();
         assert!(e.to_string().contains("missing field `seed`"), "{e}");
+        let text = RunConfig::adhoc()
+            .to_toml()
+            .replace("device = \"cpu\"", "device = \"tpu\"");
+        let e = RunConfig::from_toml(&text, std::path::Path::new("d.toml")).unwrap_err();
+        assert!(e.to_string().contains("unknown device 'tpu'"), "{e}");
+    }
+
+    #[test]
+    fn fields_by_dotted_path() {
+        let c = RunConfig::adhoc();
+        assert_eq!(c.field("split.train"), Some(toml::Value::Integer(5000)));
+        assert_eq!(c.field("sgd.nope"), None);
+        let d = c
+            .with_fields(
+                &[
+                    ("split.train".into(), toml::Value::Integer(512)),
+                    ("sgd.lr".into(), toml::Value::Integer(1)),
+                ],
+                "t",
+            )
+            .unwrap();
+        assert_eq!((d.split.train, d.sgd.lr), (512, 1.0));
+        let e = c
+            .with_fields(&[("sgd.nope".into(), toml::Value::Integer(1))], "t")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("sgd.nope") && e.to_string().contains("unknown field"),
+            "{e}"
+        );
+        let e = c
+            .with_fields(&[("nope.x".into(), toml::Value::Integer(1))], "t")
+            .unwrap_err();
+        assert!(e.to_string().contains("nope.x: no such field"), "{e}");
+        let e = c
+            .with_fields(&[("width".into(), toml::Value::String("wide".into()))], "t")
+            .unwrap_err();
+        assert!(e.to_string().contains("width"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! IDX files (the MNIST container): read gzip or raw bytes, check magic number, dimensions,
 //! counts and label range, and hash the decompressed payload.
 use crate::error::{Error, Result};
-use sha2::{Digest, Sha256};
+use crate::files::sha256_hex;
 use std::io::Read;
 use std::path::Path;
 
@@ -27,14 +27,6 @@ impl std::fmt::Debug for Payload {
             self.sha256
         )
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a file, transparently gunzipping it when it starts with the gzip magic.

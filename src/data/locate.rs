@@ -251,6 +251,6 @@ pub fn download(lookup: &Lookup, spec: FileSpec) -> Result<(PathBuf, Payload)> {
         },
         other => other,
     })?;
-    crate::atomic::persist(tmp, &dest)?;
+    crate::files::persist(tmp, &dest)?;
     Ok((dest, payload))
 }

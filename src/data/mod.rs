@@ -4,7 +4,7 @@ mod idx;
 mod locate;
 mod split;
 
-pub use idx::{encode as encode_idx, hex, sha256_hex, CLASSES, IMAGES_MAGIC, LABELS_MAGIC, PIXELS};
+pub use idx::{encode as encode_idx, CLASSES, IMAGES_MAGIC, LABELS_MAGIC, PIXELS};
 pub use locate::{
     download, verify, FileRecord, FileSpec, Lookup, Source, DEFAULT_MIRROR, FILES, SYSTEM_DIR,
 };

@@ -33,6 +33,50 @@ pub fn deterministic_algorithms() -> bool {
     unsafe { ffi::tf_deterministic_algorithms() }
 }
 
+/// The CPU numerics a process runs with, as chosen on the command line (`--numerics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numerics {
+    /// ATen, MKL and oneDNN capped at AVX2: bit-identical results on any x86-64 CPU with AVX2.
+    #[default]
+    Avx2,
+    /// Whatever the processor offers (faster, not portable bit for bit).
+    Native,
+}
+
+impl Numerics {
+    pub const ALL: [Numerics; 2] = [Numerics::Avx2, Numerics::Native];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Numerics::Avx2 => "avx2",
+            Numerics::Native => "native",
+        }
+    }
+
+    pub fn caps(self) -> NumericsCaps {
+        match self {
+            Numerics::Avx2 => NumericsCaps::default(),
+            Numerics::Native => NumericsCaps::native(),
+        }
+    }
+}
+
+impl std::fmt::Display for Numerics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Numerics {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("unknown numerics '{s}' (expected avx2 or native)"))
+    }
+}
+
 /// CPU numerics caps. ATen, MKL and oneDNN each pick kernels by the processor they run on; an
 /// AVX-512 machine and an AVX2 machine then sum in different orders and differ in the last bits.
 /// Capping all three at AVX2 makes a CPU result a function of (config, seed, threads) on any
@@ -162,11 +206,17 @@ pub unsafe fn apply_cuda_env() {
 }
 
 /// The class of platforms on which a content hash must be identical: device kind and model (for
-/// GPUs), architecture, the numerics caps, the thread count and the libtorch version.
+/// GPUs); for CPUs the architecture, the vendor, the numerics caps, the thread count; and the
+/// libtorch version. The vendor is part of it because MKL's conditional numerical reproducibility
+/// (`MKL_CBWR`) is only guaranteed on Intel processors: measured, the AVX2-capped smoke grid gives
+/// other hashes on an AMD EPYC than on an Intel Xeon.
 pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) -> String {
     let lt = libtorch_version();
     match device {
-        tch::Device::Cuda(_) => format!("cuda-{}-libtorch{lt}", gpu_name().replace(' ', "_")),
+        tch::Device::Cuda(_) => format!(
+            "cuda-{}-libtorch{lt}",
+            crate::platform::device_name(device).replace(' ', "_")
+        ),
         _ => {
             let isa = if caps.is_native() {
                 format!("native-{}", cpu_capability().to_lowercase())
@@ -174,36 +224,12 @@ pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) 
                 caps.aten_cpu_capability.to_lowercase()
             };
             format!(
-                "cpu-{}-{isa}-t{threads}-libtorch{lt}",
-                std::env::consts::ARCH
+                "cpu-{}-{}-{isa}-t{threads}-libtorch{lt}",
+                std::env::consts::ARCH,
+                crate::platform::cpu_vendor()
             )
         }
     }
-}
-
-/// The CPU's model name from /proc/cpuinfo ("Intel(R) Xeon(R) Processor"), or the architecture.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
-/// The GPU's marketing name from `nvidia-smi` ("NVIDIA H200"), or "unknown-gpu".
-pub fn gpu_name() -> String {
-    std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name", "--format=csv,noheader", "-i", "0"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown-gpu".into())
 }
 
 #[cfg(test)]

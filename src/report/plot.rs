@@ -1,7 +1,9 @@
-//! The three-panel figure of the paper's Fig. 3: λ_max, ‖H‖_F and validation accuracy against
-//! η/S on a log axis, one colour per batch size. Diverged runs are left out of the panels.
-use super::{Metric, Row};
+//! Figures: an experiment's panels (each metric against its x, one colour per value of a column;
+//! the paper's Fig. 3 for fig3) and a dot chart of values per category (the benchmark report).
+//! Both written atomically as PNG (and SVG) through `files`.
+use crate::config::Analysis;
 use crate::error::{Error, Result};
+use crate::metrics::{Metric, Row};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -20,36 +22,78 @@ fn register_font() {
     });
 }
 
-const PANELS: [(Metric, &str); 3] = [
-    (Metric::LambdaMax, "Hessian λ_max"),
-    (Metric::FrobeniusNorm, "Hessian ‖H‖_F"),
-    (Metric::ValAcc, "validation accuracy"),
-];
+fn plot_err<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Invalid(format!("plotting: {e:?}"))
+}
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, rows: &[Row]) -> Result<()>
+/// The rows that can be drawn, split by the value of the colour column (numeric order when
+/// numeric).
+fn series<'a>(rows: &'a [Row], a: &Analysis) -> Vec<(String, Vec<&'a Row>)> {
+    let ok: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            !r.diverged
+                && r.number(&a.x)
+                    .is_some_and(|x| x.is_finite() && (!a.log_x || x > 0.0))
+        })
+        .collect();
+    let mut keys: Vec<(Option<f64>, String)> = Vec::new();
+    for r in &ok {
+        let k = (r.number(&a.figure.colour), r.text(&a.figure.colour));
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.1.cmp(&b.1),
+    });
+    keys.into_iter()
+        .map(|(_, k)| {
+            let members = ok
+                .iter()
+                .copied()
+                .filter(|r| r.text(&a.figure.colour) == k)
+                .collect();
+            (k, members)
+        })
+        .collect()
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    rows: &[Row],
+    a: &Analysis,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Invalid(format!("plotting: {e:?}"));
-    root.fill(&WHITE).map_err(err)?;
-    let root = root.titled(title, ("sans-serif", 22)).map_err(err)?;
-    let ok: Vec<&Row> = rows
+    root.fill(&WHITE).map_err(plot_err)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(plot_err)?;
+    let groups = series(rows, a);
+    let xs: Vec<f64> = groups
         .iter()
-        .filter(|r| !r.diverged && r.eta_over_s > 0.0)
+        .flat_map(|(_, g)| g.iter().filter_map(|r| r.number(&a.x)))
         .collect();
-    let mut sizes: Vec<i64> = ok.iter().map(|r| r.batch_size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    let (xmin, xmax) = ok.iter().fold((f64::INFINITY, 0.0f64), |(a, b), r| {
-        (a.min(r.eta_over_s), b.max(r.eta_over_s))
-    });
-    if ok.is_empty() {
-        return Ok(());
+    if xs.is_empty() {
+        return root.present().map_err(plot_err);
     }
-    for (area, (metric, label)) in root.split_evenly((1, 3)).into_iter().zip(PANELS) {
-        let ys: Vec<f64> = ok
+    let (xmin, xmax) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    let panels = a.figure.panels.len().max(1);
+    for (area, metric) in root
+        .split_evenly((1, panels))
+        .into_iter()
+        .zip(&a.figure.panels)
+    {
+        let m = Metric::named(metric).map_err(Error::Invalid)?;
+        let ys: Vec<f64> = groups
             .iter()
-            .map(|r| metric.of(r))
+            .flat_map(|(_, g)| g.iter().map(|r| m.of(r)))
             .filter(|v| v.is_finite())
             .collect();
         let (lo, hi) = ys
@@ -57,145 +101,156 @@ where
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
                 (a.min(y), b.max(y))
             });
+        let (lo, hi) = if ys.is_empty() { (0.0, 1.0) } else { (lo, hi) };
         let pad = ((hi - lo) * 0.08).max(1e-9);
-        let mut chart = ChartBuilder::on(&area)
+        let mut builder = ChartBuilder::on(&area);
+        builder
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .caption(label, ("sans-serif", 18))
-            .build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), (lo - pad)..(hi + pad))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("η/S")
-            .y_desc(metric.as_str())
-            .x_label_formatter(&|x| format!("{x:.0e}"))
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
-        for (k, s) in sizes.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
-            let pts: Vec<(f64, f64)> = ok
-                .iter()
-                .filter(|r| r.batch_size == *s)
-                .map(|r| (r.eta_over_s, metric.of(r)))
-                .filter(|p| p.1.is_finite())
-                .collect();
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
-                .map_err(err)?
-                .label(format!("S = {s}"))
-                .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+            .caption(metric, ("sans-serif", 18));
+        let y_range = (lo - pad)..(hi + pad);
+        // One drawing routine for both axis kinds.
+        macro_rules! panel {
+            ($chart:expr, $fmt:expr) => {{
+                let mut chart = $chart.map_err(plot_err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(a.x.as_str())
+                    .y_desc(metric.as_str())
+                    .x_label_formatter($fmt)
+                    .label_style(("sans-serif", 12))
+                    .draw()
+                    .map_err(plot_err)?;
+                for (k, (label, members)) in groups.iter().enumerate() {
+                    let color = Palette99::pick(k).to_rgba();
+                    let pts: Vec<(f64, f64)> = members
+                        .iter()
+                        .filter_map(|r| Some((r.number(&a.x)?, m.of(r))))
+                        .filter(|p| p.1.is_finite())
+                        .collect();
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                        .map_err(plot_err)?
+                        .label(format!("{} = {label}", a.figure.colour))
+                        .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+                }
+                // The points crowd the upper left for curvature and the right for accuracy.
+                let corner = if m == Metric::ValAcc || m == Metric::TestAcc || m == Metric::TrainAcc
+                {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                };
+                chart
+                    .configure_series_labels()
+                    .position(corner)
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 12))
+                    .draw()
+                    .map_err(plot_err)?;
+            }};
         }
-        // The points crowd the upper left for curvature and the right for accuracy.
-        let corner = if metric == Metric::ValAcc {
-            SeriesLabelPosition::LowerRight
+        if a.log_x {
+            panel!(
+                builder.build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), y_range),
+                &|x: &f64| format!("{x:.0e}")
+            );
         } else {
-            SeriesLabelPosition::UpperRight
-        };
-        chart
-            .configure_series_labels()
-            .position(corner)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
-    }
-    root.present().map_err(err)?;
-    Ok(())
-}
-
-/// Writes `<stem>.png` and `<stem>.svg` atomically (temporary name, then rename).
-pub fn fig3(dir: &Path, stem: &str, title: &str, rows: &[Row]) -> Result<()> {
-    register_font();
-    let size = (1500, 500);
-    for ext in ["png", "svg"] {
-        let dest = dir.join(format!("{stem}.{ext}"));
-        // The image encoder picks the format from the extension, so it stays last.
-        let tmp = dir.join(format!(".{stem}.partial.{ext}"));
-        match ext {
-            "png" => draw(
-                BitMapBackend::new(&tmp, size).into_drawing_area(),
-                title,
-                rows,
-            )?,
-            _ => draw(SVGBackend::new(&tmp, size).into_drawing_area(), title, rows)?,
+            let pad = ((xmax - xmin) * 0.08).max(1e-9);
+            panel!(
+                builder.build_cartesian_2d((xmin - pad)..(xmax + pad), y_range),
+                &|x: &f64| format!("{x}")
+            );
         }
-        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     }
-    Ok(())
+    root.present().map_err(plot_err)
 }
 
-/// Benchmark history plot: for every kernel (x, in order) the throughput of each fingerprint's
-/// latest run (log y: samples/s, or FLOP/s for matmul), one colour per fingerprint.
-pub fn bench(
+/// Writes `<dir>/<stem>.png` and `<dir>/<stem>.svg`: one panel per metric of the analysis'
+/// figure against its x, one colour per value of its colour column. Diverged runs are left out.
+pub fn figure(dir: &Path, stem: &str, title: &str, rows: &[Row], a: &Analysis) -> Result<()> {
+    register_font();
+    let size = (500 * a.figure.panels.len().max(1) as u32, 500);
+    crate::files::write_with(&dir.join(format!("{stem}.png")), true, |tmp| {
+        draw(
+            BitMapBackend::new(tmp, size).into_drawing_area(),
+            title,
+            rows,
+            a,
+        )
+    })?;
+    crate::files::write_with(&dir.join(format!("{stem}.svg")), true, |tmp| {
+        draw(
+            SVGBackend::new(tmp, size).into_drawing_area(),
+            title,
+            rows,
+            a,
+        )
+    })
+}
+
+/// A dot chart: for each category (x, in order) the value of each series (log y), one colour per
+/// series. Written as PNG to `dest`.
+pub fn dot_chart(
     dest: &Path,
-    kernels: &[String],
-    series: &[(String, Vec<crate::bench::Measurement>)],
+    title: &str,
+    y_desc: &str,
+    categories: &[String],
+    series: &[(String, Vec<(String, f64)>)],
 ) -> Result<()> {
     register_font();
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(".report.partial.png");
-    {
-        let root = BitMapBackend::new(&tmp, (1400, 700)).into_drawing_area();
-        let err = |e: DrawingAreaErrorKind<_>| Error::Invalid(format!("plotting: {e:?}"));
-        root.fill(&WHITE).map_err(err)?;
-        let vals: Vec<f64> = series
-            .iter()
-            .flat_map(|(_, ms)| ms.iter().map(|m| m.throughput()))
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .collect();
-        let (lo, hi) = vals
-            .iter()
-            .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
-        if vals.is_empty() {
-            return Err(Error::Invalid("nothing to plot".into()));
-        }
+    let vals: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|(_, y)| *y))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    if vals.is_empty() {
+        return Err(Error::Invalid("nothing to plot".into()));
+    }
+    let (lo, hi) = vals
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    crate::files::write_with(dest, true, |tmp| {
+        let root = BitMapBackend::new(tmp, (1400, 700)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(20)
-            .caption(
-                "kernel throughput by device (latest run each)",
-                ("sans-serif", 22),
-            )
+            .caption(title, ("sans-serif", 22))
             .x_label_area_size(200)
             .y_label_area_size(80)
             .build_cartesian_2d(
-                -0.5f64..kernels.len() as f64 - 0.5,
+                -0.5f64..categories.len() as f64 - 0.5,
                 (lo / 2.0..hi * 2.0).log_scale(),
             )
-            .map_err(err)?;
-        let names = kernels.to_vec();
+            .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_labels(kernels.len())
-            .x_label_formatter(&|x| names.get(x.round() as usize).cloned().unwrap_or_default())
+            .x_labels(categories.len())
+            .x_label_formatter(&|x| {
+                categories
+                    .get(x.round() as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .x_label_style(
                 ("sans-serif", 11)
                     .into_font()
                     .transform(FontTransform::Rotate90),
             )
-            .y_desc("samples/s (matmul: FLOP/s)")
+            .y_desc(y_desc)
             .draw()
-            .map_err(err)?;
-        for (k, (label, ms)) in series.iter().enumerate() {
+            .map_err(plot_err)?;
+        for (k, (label, values)) in series.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
-            let pts: Vec<(f64, f64)> = ms
+            let pts: Vec<(f64, f64)> = values
                 .iter()
-                .filter_map(|m| {
-                    Some((
-                        kernels.iter().position(|n| *n == m.kernel)? as f64,
-                        m.throughput(),
-                    ))
-                })
+                .filter_map(|(c, y)| Some((categories.iter().position(|n| n == c)? as f64, *y)))
                 .collect();
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 6, color.filled())))
-                .map_err(err)?
+                .map_err(plot_err)?
                 .label(label.clone())
                 .legend(move |(x, y)| Circle::new((x, y), 6, color.filled()));
         }
@@ -205,9 +260,7 @@ pub fn bench(
             .border_style(BLACK)
             .label_font(("sans-serif", 12))
             .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    Ok(())
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)
+    })
 }

@@ -1,9 +1,10 @@
-//! The state of a grid on disk: which points have a verified artifact, and the
-//! self-contained `three-factors run` line that produces each one.
+//! The state of an output folder: which points have a verified artifact of their own config, and
+//! which must (still or again) run.
+use super::ReproPlan;
 use crate::artifact::{self, ArtifactSummary};
 use crate::config::GridPoint;
 use crate::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug)]
 pub enum Status {
@@ -14,13 +15,9 @@ pub enum Status {
     Invalid(String),
 }
 
-pub fn artifact_path(out: &Path, p: &GridPoint) -> PathBuf {
-    out.join(p.file_name())
-}
-
-/// Checks one point's artifact.
+/// Checks one point's artifact in `out`.
 pub fn status(out: &Path, p: &GridPoint) -> Status {
-    let path = artifact_path(out, p);
+    let path = out.join(p.file_name());
     if !path.exists() {
         return Status::Missing;
     }
@@ -39,50 +36,28 @@ pub fn status(out: &Path, p: &GridPoint) -> Status {
     }
 }
 
-/// The command-line arguments (after the program name) that run point `p` into `out`.
-pub fn run_args(
-    experiment: &Path,
-    p: &GridPoint,
-    out: &Path,
-    numerics: &str,
-    data_dir: Option<&Path>,
-) -> Vec<String> {
-    let c = &p.config;
-    let mut args: Vec<String> = [
-        "--numerics",
-        numerics,
-        "run",
-        "--experiment",
-        &experiment.display().to_string(),
-        "--profile",
-        &c.profile,
-        "--lr",
-        &c.sgd.lr.to_string(),
-        "--batch-size",
-        &c.sgd.batch_size.to_string(),
-        "--seed",
-        &c.seed.to_string(),
-        "--out",
-        &artifact_path(out, p).display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(d) = data_dir {
-        args.extend(["--data-dir".to_string(), d.display().to_string()]);
-    }
-    args.push("--quiet".into());
-    args
+/// What a plan's output folder still needs.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Points with a verified artifact.
+    pub done: usize,
+    /// Points to run, in plan order.
+    pub todo: Vec<GridPoint>,
+    /// (point name, why) for artifacts present but unusable; they are in `todo`.
+    pub invalid: Vec<(String, String)>,
 }
 
-/// Quotes an argument for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+pub fn pending(plan: &ReproPlan) -> Pending {
+    let mut out = Pending::default();
+    for p in &plan.points {
+        match status(&plan.out, p) {
+            Status::Done(_) => out.done += 1,
+            Status::Missing => out.todo.push(p.clone()),
+            Status::Invalid(why) => {
+                out.invalid.push((p.name(), why));
+                out.todo.push(p.clone());
+            }
+        }
     }
+    out
 }

@@ -1,8 +1,11 @@
-//! Running a grid on a Slurm cluster: one job array whose task `i` runs grid point `i` with the
+//! Running an experiment on a Slurm cluster: one job array whose task `i` runs point `i` with the
 //! same self-contained `three-factors run` line that `--plan` prints. Submission and polling go
 //! through `sbatch` and `squeue`; artifacts land in a shared output folder.
+use super::grid::{status, Status};
+use super::ReproPlan;
+use crate::config::GridPoint;
 use crate::error::{Error, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Resources requested for each array task.
@@ -24,7 +27,7 @@ pub fn batch_script(
     res: &Resources,
     log_dir: &Path,
 ) -> String {
-    let q = |s: &str| super::grid::shell_quote(s);
+    let q = |s: &str| super::plan::shell_quote(s);
     let indices: Vec<String> = tasks.iter().map(|(i, _)| i.to_string()).collect();
     let mut s = String::from("#!/bin/bash\n");
     s += &format!("#SBATCH --job-name={}\n", q(job_name));
@@ -87,6 +90,75 @@ pub fn active_tasks(job: &str) -> usize {
     )
     .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
     .unwrap_or(0)
+}
+
+/// A job array ready to submit: the script, where it is written, and its tasks' point indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub script: String,
+    pub path: PathBuf,
+    pub indices: Vec<usize>,
+}
+
+/// The job array for `todo` (points of `plan`, whose paths must be absolute): script in
+/// `<out>/slurm/<experiment>-<profile>.sbatch`, task logs beside it.
+pub fn prepare(plan: &ReproPlan, todo: &[GridPoint], res: &Resources) -> Submission {
+    let log_dir = plan.out.join("slurm");
+    let tasks: Vec<(usize, Vec<String>)> = todo
+        .iter()
+        .map(|p| {
+            let mut cmd = vec![plan.program.display().to_string()];
+            cmd.extend(plan.run_args(p));
+            (p.index, cmd)
+        })
+        .collect();
+    let name = format!("{}-{}", plan.experiment.name, plan.profile);
+    Submission {
+        script: batch_script(&format!("three-factors-{name}"), &tasks, res, &log_dir),
+        path: log_dir.join(format!("{name}.sbatch")),
+        indices: todo.iter().map(|p| p.index).collect(),
+    }
+}
+
+/// Writes the script atomically and submits it; returns the job id.
+pub fn submit_prepared(s: &Submission) -> Result<String> {
+    crate::files::write(&s.path, s.script.as_bytes())?;
+    submit(&s.path)
+}
+
+/// Follows `job` until it has left the queue, reporting how many of its `tasks` finished.
+pub fn wait(job: &str, tasks: usize, mut on_progress: impl FnMut(usize)) {
+    loop {
+        let active = active_tasks(job);
+        on_progress(tasks.saturating_sub(active));
+        if active == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// A task that ended without a verified artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedTask {
+    pub index: usize,
+    pub point: GridPoint,
+    pub log: PathBuf,
+}
+
+/// The tasks of `job` (for `todo`) whose point has no verified artifact.
+pub fn failed_tasks(plan: &ReproPlan, todo: &[GridPoint], job: &str) -> Vec<FailedTask> {
+    todo.iter()
+        .filter(|p| !matches!(status(&plan.out, p), Status::Done(_)))
+        .map(|p| FailedTask {
+            index: p.index,
+            point: p.clone(),
+            log: plan
+                .out
+                .join("slurm")
+                .join(format!("{job}_{}.log", p.index)),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,48 @@ pub fn root() -> PathBuf {
 }
 pub const SYSTEM_DATA: &str = "/usr/share/datasets/fashion-mnist";
 
+/// A path under [`root`], as a string (for arguments).
+pub fn repo(p: &str) -> String {
+    root().join(p).display().to_string()
+}
+
+/// The content hash an artifact-writing command (`run`, `inspect`) printed.
+pub fn artifact_hash(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("content_sha256"))
+        .map(|h| h.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no content hash in output:\n{stdout}"))
+}
+
+/// The content hash of `<experiment>.h5` that `repro` printed.
+pub fn grid_hash(r: &Run, experiment: &str) -> String {
+    let prefix = format!("{experiment}.h5 content_sha256 ");
+    r.stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {experiment}.h5 hash:\n{}", r.stdout()))
+}
+
+/// `repro fig3 --profile smoke` of the checkout's experiment file into `out`, 2 jobs, plus `extra`.
+pub fn smoke(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let exp = repo("experiments/fig3.toml");
+    let mut args = vec![
+        "repro",
+        "fig3",
+        "--profile",
+        "smoke",
+        "--experiment",
+        &exp,
+        "--out",
+        out,
+        "--jobs",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args, env)
+}
+
 pub struct Run {
     pub cmd: String,
     pub dir: PathBuf,
@@ -54,9 +96,17 @@ impl Run {
 /// Runs the binary in `dir` with `args` and extra environment variables. The caller's
 /// XDG cache is never touched: XDG_CACHE_HOME points into `dir` unless `env` overrides it.
 pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(bin());
+    run_bin(&bin(), dir, args, env)
+}
+
+/// [`run_in`] with another copy of the binary (e.g. one installed under a prefix).
+pub fn run_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin);
     c.current_dir(dir).args(args);
     c.env("XDG_CACHE_HOME", dir.join(".cache"));
+    // Shipped files are found from the working directory or next to the binary, never from the
+    // caller's environment.
+    c.env_remove("THREE_FACTORS_SHARE");
     // The caller's FASHION_MNIST_DIR never leaks in; where the system copy is absent (the Nix
     // sandbox), THREE_FACTORS_TEST_DATA names the folder the tests read instead.
     match std::env::var_os("THREE_FACTORS_TEST_DATA") {
@@ -72,7 +122,7 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" "),
-        bin(),
+        bin,
         args.join(" ")
     );
     let out = c.output().expect("spawn three-factors");

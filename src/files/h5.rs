@@ -95,33 +95,15 @@ pub fn create_atomic<T>(
     dest: &Path,
     fill: impl FnOnce(&hdf5::File, &Path) -> Result<T>,
 ) -> Result<T> {
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            dest.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("artifact")
-        ))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    let out = {
+    super::write_with(dest, false, |tmp| {
         let file = hdf5::File::with_options()
             .with_fcpl(|p| p.obj_track_times(false))
-            .create(&tmp_path)
-            .map_err(Error::hdf5(&tmp_path, "/"))?;
-        let out = fill(&file, &tmp_path)?;
-        file.flush().map_err(Error::hdf5(&tmp_path, "/"))?;
-        out
-    };
-    crate::atomic::persist(tmp, dest)?;
-    Ok(out)
+            .create(tmp)
+            .map_err(Error::hdf5(tmp, "/"))?;
+        let out = fill(&file, tmp)?;
+        file.flush().map_err(Error::hdf5(tmp, "/"))?;
+        Ok(out)
+    })
 }
 
 /// Every dataset under `g`, as (absolute path, dataset), recursively.
@@ -215,7 +197,7 @@ pub fn content_hash(
         h.update((v.len() as u64).to_le_bytes());
         h.update(v.as_bytes());
     }
-    Ok(crate::data::hex(&h.finalize()))
+    Ok(super::hex(&h.finalize()))
 }
 
 /// Opens an existing file read-only, mapping "not HDF5 / truncated" to a clear error.
@@ -230,4 +212,19 @@ pub fn open(path: &Path) -> Result<hdf5::File> {
         path: PathBuf::from(path),
         reason: format!("not a readable HDF5 file (truncated or corrupt?): {e}"),
     })
+}
+
+/// Writes a 1-D dataset of UTF-8 strings (h5py reads `bytes`/`str` objects).
+pub fn strings(path: &Path, g: &Group, name: &str, v: &[String]) -> Result<()> {
+    let v: Vec<VarLenUnicode> = v
+        .iter()
+        .map(|s| {
+            s.parse().map_err(|e| Error::Hdf5 {
+                path: path.to_path_buf(),
+                object: name.to_string(),
+                message: format!("string not storable: {e:?}"),
+            })
+        })
+        .collect::<Result<_>>()?;
+    vector(path, g, name, &v)
 }

@@ -1,4 +1,4 @@
-//! Rank correlation and the spread among runs with equal η/S.
+//! Statistics: rank correlation, and grouping runs that share a value.
 
 /// Ranks with ties given their average rank (1-based).
 fn ranks(xs: &[f64]) -> Vec<f64> {
@@ -44,10 +44,10 @@ pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
     pearson(&ranks(&a), &ranks(&b))
 }
 
-/// Groups indices by equal η/S (equal to 1e-9 relative), keeping groups of two or more.
-pub fn equal_ratio_groups(eta_over_s: &[f64]) -> Vec<(f64, Vec<usize>)> {
+/// Groups indices by equal value (equal to 1e-9 relative), keeping groups of two or more.
+pub fn equal_groups(values: &[f64]) -> Vec<(f64, Vec<usize>)> {
     let mut groups: Vec<(f64, Vec<usize>)> = Vec::new();
-    for (i, &r) in eta_over_s.iter().enumerate() {
+    for (i, &r) in values.iter().enumerate() {
         match groups.iter_mut().find(|(g, _)| ((g - r) / g).abs() < 1e-9) {
             Some((_, v)) => v.push(i),
             None => groups.push((r, vec![i])),
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn groups_equal_ratios() {
-        let g = equal_ratio_groups(&[0.0125 / 25.0, 0.025 / 50.0, 0.1 / 25.0, 0.05 / 100.0]);
+        let g = equal_groups(&[0.0125 / 25.0, 0.025 / 50.0, 0.1 / 25.0, 0.05 / 100.0]);
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].1, vec![0, 1, 3]);
     }

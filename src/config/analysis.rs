@@ -1,0 +1,70 @@
+//! What an experiment does with its runs, declared in its file's `[analysis]` table: the column
+//! trends are measured against, the metrics correlated with it, whether runs sharing that value
+//! are compared, and what the figure draws. Names refer to the columns of the experiment's table
+//! (see `metrics::Column`); they are checked when a plan is built.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analysis {
+    /// The column trends are measured against (the paper: η/S).
+    pub x: String,
+    /// Draw x on a log axis.
+    pub log_x: bool,
+    /// Metrics whose Spearman rank correlation with x is computed, printed and stored
+    /// (`/spearman/<metric>` in `<experiment>.h5`).
+    pub correlate: Vec<String>,
+    /// Report the spread of the curvature and accuracy among runs that share the same x.
+    pub equal_x_spread: bool,
+    pub figure: Figure,
+}
+
+/// One panel per metric against x, one colour per value of `colour`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Figure {
+    pub panels: Vec<String>,
+    pub colour: String,
+}
+
+/// A claim of the paper about one metric: Spearman(x, metric) has this sign and at least this
+/// magnitude. A profile's claims become the science bands of its golden file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub sign: i8,
+    pub min_abs: f64,
+}
+
+impl Default for Analysis {
+    /// Fig. 3's analysis: everything against η/S on a log axis.
+    fn default() -> Self {
+        Analysis {
+            x: "eta_over_s".into(),
+            log_x: true,
+            correlate: [
+                "lambda_max",
+                "frobenius_norm",
+                "trace",
+                "val_acc",
+                "test_acc",
+                "train_acc",
+            ]
+            .map(String::from)
+            .to_vec(),
+            equal_x_spread: true,
+            figure: Figure::default(),
+        }
+    }
+}
+
+impl Default for Figure {
+    fn default() -> Self {
+        Figure {
+            panels: ["lambda_max", "frobenius_norm", "val_acc"]
+                .map(String::from)
+                .to_vec(),
+            colour: "batch_size".into(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Collecting an experiment: read every point's artifact in the output folder, build the table,
+//! the analysis' correlations and equal-x spread, and write `<experiment>.h5`, `.csv`, `.png` and
+//! `.svg`. Points without a verified artifact are listed as missing.
+use super::grid::{status, Status};
+use super::ReproPlan;
+use crate::error::Result;
+use crate::metrics::{correlations, equal_x_spread, Row};
+use crate::report;
+use std::path::PathBuf;
+
+/// What [`collect`] found and wrote.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub rows: Vec<Row>,
+    /// "<point> (why)" for each point without a verified artifact.
+    pub missing: Vec<String>,
+    /// (metric, Spearman ρ with the analysis' x).
+    pub correlations: Vec<(String, f64)>,
+    /// The printed table.
+    pub table: String,
+    /// The equal-x spread table ("" when no two runs share x or the analysis does not ask).
+    pub spread: String,
+    /// The content hash of `<experiment>.h5`.
+    pub grid_hash: String,
+    /// Every file written.
+    pub files: Vec<PathBuf>,
+}
+
+impl Collected {
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+pub fn collect(plan: &ReproPlan) -> Result<Collected> {
+    let exp = &plan.experiment;
+    let a = &exp.analysis;
+    let min_acc = exp.profile(&plan.profile)?.min_train_acc;
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for p in &plan.points {
+        match status(&plan.out, p) {
+            Status::Done(s) => rows.push(Row::from_summary(&s, min_acc, &plan.fields)),
+            Status::Missing => missing.push(format!("{} (no artifact)", p.name())),
+            Status::Invalid(why) => missing.push(format!("{} ({why})", p.name())),
+        }
+    }
+    let h5 = plan.output("h5");
+    let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows)?;
+    let csv = plan.output("csv");
+    report::write_grid_csv(&csv, &rows)?;
+    let title = format!(
+        "{} / {}: {} of {} points{}",
+        exp.name,
+        plan.profile,
+        rows.len(),
+        plan.points.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} missing)", missing.len())
+        }
+    );
+    report::figure(&plan.out, &exp.name, &title, &rows, a)?;
+    Ok(Collected {
+        table: report::table(&rows),
+        correlations: correlations(&rows, &a.x, &a.correlate),
+        spread: if a.equal_x_spread {
+            equal_x_spread(&rows, &a.x)
+        } else {
+            String::new()
+        },
+        files: vec![h5, csv, plan.output("png"), plan.output("svg")],
+        rows,
+        missing,
+        grid_hash,
+    })
+}

@@ -1,0 +1,87 @@
+//! The local process pool: every pending point runs as its own `three-factors run` process (the
+//! plan's line), `jobs` at a time, its output in `<out>/logs/<point>.log`.
+use super::ReproPlan;
+use crate::config::GridPoint;
+use crate::error::{Error, Result};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// What the pool reports while it works.
+pub enum PoolEvent<'a> {
+    /// The points now running (after a start or a finish).
+    Running(Vec<String>),
+    /// A point's process ended.
+    Finished {
+        point: &'a str,
+        ok: bool,
+        status: String,
+        log: &'a Path,
+    },
+}
+
+/// Runs `todo` (points of `plan`) locally, `jobs` at a time; returns the names of the points
+/// whose process failed.
+pub fn run_local(
+    plan: &ReproPlan,
+    todo: &[GridPoint],
+    jobs: usize,
+    mut on: impl FnMut(PoolEvent),
+) -> Result<Vec<String>> {
+    let logs = plan.out.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
+    let mut queue: VecDeque<&GridPoint> = todo.iter().collect();
+    let mut running: Vec<(String, Child, PathBuf)> = Vec::new();
+    let mut failed = Vec::new();
+    let mut started = 0usize;
+    while !queue.is_empty() || !running.is_empty() {
+        let mut changed = false;
+        while running.len() < jobs.max(1) {
+            let Some(p) = queue.pop_front() else { break };
+            let log = logs.join(format!("{}.log", p.name()));
+            let file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
+            let err = file.try_clone().map_err(|e| Error::io(&log, e))?;
+            let mut cmd = Command::new(&plan.program);
+            if !plan.devices.is_empty() {
+                if let tch::Device::Cuda(i) = plan.devices[started % plan.devices.len()].device() {
+                    cmd.env("CUDA_VISIBLE_DEVICES", i.to_string());
+                }
+            }
+            started += 1;
+            let child = cmd
+                .args(plan.run_args(p))
+                .stdout(file)
+                .stderr(err)
+                .stdin(Stdio::null())
+                .spawn()
+                .map_err(|e| Error::io(&plan.program, e))?;
+            running.push((p.name(), child, log));
+            changed = true;
+        }
+        if changed {
+            on(PoolEvent::Running(
+                running.iter().map(|r| r.0.clone()).collect(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut still = Vec::new();
+        for (name, mut child, log) in running.drain(..) {
+            match child.try_wait().map_err(|e| Error::io(&plan.program, e))? {
+                None => still.push((name, child, log)),
+                Some(status) => {
+                    on(PoolEvent::Finished {
+                        point: &name,
+                        ok: status.success(),
+                        status: status.to_string(),
+                        log: &log,
+                    });
+                    if !status.success() {
+                        failed.push(name);
+                    }
+                }
+            }
+        }
+        running = still;
+    }
+    Ok(failed)
+}

@@ -1,0 +1,163 @@
+//! `check` and `golden bless` through the real binary on the smoke profile: regressions exit 1,
+//! bad inputs exit 2 with a message naming them, and bless shows its diff.
+mod common;
+
+use common::{repo, run_in, Run};
+use std::path::Path;
+use three_factors::check::Golden;
+
+fn check(dir: &Path, args: &[&str]) -> Run {
+    let mut a = vec!["check"];
+    a.extend_from_slice(args);
+    run_in(dir, &a, &[])
+}
+
+fn load_golden(path: &Path) -> Golden {
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+const SMOKE: &str = "golden/fig3/smoke.toml";
+
+#[test]
+fn check_fails_with_exit_1_on_tampering_band_and_hash_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::smoke(tmp.path(), "o", &[], &[]).expect(0);
+    let g = load_golden(Path::new(&repo(SMOKE)));
+
+    // A tampered artifact: its stored hash no longer matches its content.
+    let art = tmp.path().join("o/lr0.1_bs32_seed0.h5");
+    {
+        let f = hdf5::File::open_rw(&art).unwrap();
+        f.dataset("final/val_acc").unwrap().write_scalar(&0.99f64).unwrap();
+    }
+    let r = check(tmp.path(), &["o/lr0.1_bs32_seed0.h5", "--golden", &repo(SMOKE)]);
+    r.expect(1);
+    let fails = |r: &Run, needles: &[&str]| {
+        r.stdout()
+            .lines()
+            .any(|l| l.ends_with("FAIL") && needles.iter().all(|n| l.contains(n)))
+    };
+    assert!(fails(&r, &["stored hash = content"]), "{}", r.stdout());
+    assert!(fails(&r, &["val_acc", "0.990000"]), "{}", r.stdout());
+
+    // A metric outside its band: triple λ_max's expected value (band ±60 %).
+    let mut moved = g.clone();
+    moved.bands.get_mut("lr0.02_bs32_seed0").unwrap().get_mut("lambda_max").unwrap().expected *=
+        3.0;
+    std::fs::write(tmp.path().join("moved.toml"), moved.to_toml()).unwrap();
+    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "moved.toml"]);
+    r.expect(1);
+    assert!(fails(&r, &["lambda_max", "±60%"]), "{}", r.stdout());
+    assert!(r.stdout().contains("FAIL: 1 of "), "{}", r.stdout());
+
+    // A hash change: the golden file expects another hash on every platform class.
+    let mut rehashed = g.clone();
+    for h in rehashed.hashes.values_mut() {
+        h.insert("lr0.02_bs32_seed0".into(), "0".repeat(64));
+    }
+    std::fs::write(tmp.path().join("rehashed.toml"), rehashed.to_toml()).unwrap();
+    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "rehashed.toml"]);
+    r.expect(1);
+    assert!(fails(&r, &["content_sha256", "000000000000"]), "{}", r.stdout());
+
+    // An unknown platform class falls back to bands and says so.
+    let mut other = g.clone();
+    let h = other.hashes.pop_first().unwrap().1;
+    other.hashes.clear();
+    other.hashes.insert("cuda-NVIDIA_H200-libtorch2.11.0".into(), h);
+    std::fs::write(tmp.path().join("other.toml"), other.to_toml()).unwrap();
+    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "other.toml"]);
+    r.expect(0);
+    assert!(
+        r.stdout().contains("has no golden hashes") && r.stdout().contains("checking tolerance bands only"),
+        "{}",
+        r.stdout()
+    );
+}
+
+#[test]
+fn check_errors_exit_2_naming_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::smoke(tmp.path(), "o", &[], &[]).expect(0);
+    std::fs::write(tmp.path().join("broken.toml"), "experiment = \"fig3\"\nprofile = [").unwrap();
+    std::fs::create_dir(tmp.path().join("short")).unwrap();
+    for f in ["lr0.02_bs32_seed0.h5", "lr0.1_bs32_seed0.h5"] {
+        std::fs::copy(tmp.path().join("o").join(f), tmp.path().join("short").join(f)).unwrap();
+    }
+    let (smoke, quick) = (repo(SMOKE), repo("golden/fig3/quick.toml"));
+    let cases: &[(&[&str], &str)] = &[
+        (&["o", "--golden", "broken.toml"], "broken.toml: TOML syntax error"),
+        (
+            &["o", "--golden", &quick],
+            "artifact is from fig3/smoke, the golden file is for fig3/quick",
+        ),
+        (&["o/nope.h5", "--golden", &smoke], "o/nope.h5: artifact does not exist"),
+        (&["short", "--golden", &smoke], "missing artifact for grid point lr0.02_bs128_seed0"),
+        (&["o", "--golden", "absent.toml"], "absent.toml"),
+    ];
+    for (args, needle) in cases {
+        let r = check(tmp.path(), args);
+        r.expect(2);
+        assert!(r.stderr().contains(needle), "{args:?}: {}", r.stderr());
+    }
+}
+
+fn bless_smoke(dir: &Path, golden: &str) -> Run {
+    let exp = repo("experiments/fig3.toml");
+    run_in(
+        dir,
+        &[
+            "golden", "bless", "--profile", "smoke", "--experiment", &exp, "--from", "o",
+            "--golden", golden,
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn bless_shows_the_diff_and_is_the_only_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::smoke(tmp.path(), "o", &[], &[]).expect(0);
+    let committed = load_golden(Path::new(&repo(SMOKE)));
+    let s = three_factors::artifact::read_summary(&tmp.path().join("o/lr0.1_bs32_seed0.h5")).unwrap();
+    let class = s.provenance.get("platform_class").unwrap().to_string();
+    assert!(
+        committed.hashes.contains_key(&class),
+        "{SMOKE} has no hashes for this machine's class {class}"
+    );
+    let this_device = three_factors::platform::cpu_model();
+    let g = tmp.path().join("g.toml");
+
+    // A moved band is re-centred (and shown); the same hashes add this machine to the devices
+    // they were reproduced on; other classes are kept.
+    let mut golden = committed.clone();
+    let band = golden.bands.get_mut("lr0.1_bs32_seed0").unwrap().get_mut("val_acc").unwrap();
+    band.expected = 0.5;
+    golden.reproduced_on.insert(class.clone(), vec!["Some Other CPU".into()]);
+    std::fs::write(&g, golden.to_toml()).unwrap();
+    let r = bless_smoke(tmp.path(), "g.toml");
+    r.expect(0);
+    assert!(r.stdout().contains("- expected = 0.5\n+ expected = 0.625"), "{}", r.stdout());
+    let blessed = load_golden(&g);
+    assert_eq!(blessed.reproduced_on[&class], ["Some Other CPU".to_string(), this_device.clone()]);
+    assert_eq!(blessed.hashes, committed.hashes);
+    assert_eq!(blessed.science, committed.science);
+    for (run, bands) in &committed.bands {
+        for (metric, b) in bands {
+            let got = blessed.bands[run][metric].expected;
+            assert!((got - b.expected).abs() <= 1e-4 * b.expected.abs(), "{run} {metric}: {got}");
+        }
+    }
+    // Unchanged a second time: nothing written.
+    let again = bless_smoke(tmp.path(), "g.toml");
+    again.expect(0);
+    assert!(again.stdout().contains("g.toml: unchanged"), "{}", again.stdout());
+
+    // Changed hashes start the list afresh.
+    let mut golden = committed.clone();
+    golden.hashes.get_mut(&class).unwrap().insert("lr0.1_bs32_seed0".into(), "0".repeat(64));
+    golden.reproduced_on.insert(class.clone(), vec!["Some Other CPU".into()]);
+    std::fs::write(&g, golden.to_toml()).unwrap();
+    bless_smoke(tmp.path(), "g.toml").expect(0);
+    assert_eq!(load_golden(&g).reproduced_on[&class], [this_device]);
+}
