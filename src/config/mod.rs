@@ -428,6 +428,27 @@ impl RunConfig {
         if self.split.val == 0 || self.split.test == 0 {
             return bad("split", "val and test must be ≥ 1".into());
         }
+        if self.split.train + self.split.val > crate::data::TRAIN_IMAGES {
+            return bad(
+                "split.train",
+                format!(
+                    "train + val = {} + {} exceeds Fashion-MNIST's {} training images",
+                    self.split.train,
+                    self.split.val,
+                    crate::data::TRAIN_IMAGES
+                ),
+            );
+        }
+        if self.split.test > crate::data::TEST_IMAGES {
+            return bad(
+                "split.test",
+                format!(
+                    "{} exceeds Fashion-MNIST's {} test images",
+                    self.split.test,
+                    crate::data::TEST_IMAGES
+                ),
+            );
+        }
         let c = &self.curvature;
         if c.eval_samples < 2 || c.eval_samples > self.split.train {
             return bad(

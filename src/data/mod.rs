@@ -12,6 +12,11 @@ pub use split::{index_tensor, Split, SplitSpec, Subset};
 
 use crate::error::{Error, Result};
 
+/// Fashion-MNIST's training images (train and validation subsets are drawn from these).
+pub const TRAIN_IMAGES: usize = 60_000;
+/// Fashion-MNIST's test images.
+pub const TEST_IMAGES: usize = 10_000;
+
 /// The decoded dataset: 60k training and 10k test images (`n × 784` bytes) with labels, and
 /// where each file came from.
 pub struct FashionMnist {
