@@ -28,9 +28,15 @@ fn check_fails_with_exit_1_on_tampering_band_and_hash_changes() {
     let art = tmp.path().join("o/lr0.1_bs32_seed0.h5");
     {
         let f = hdf5::File::open_rw(&art).unwrap();
-        f.dataset("final/val_acc").unwrap().write_scalar(&0.99f64).unwrap();
+        f.dataset("final/val_acc")
+            .unwrap()
+            .write_scalar(&0.99f64)
+            .unwrap();
     }
-    let r = check(tmp.path(), &["o/lr0.1_bs32_seed0.h5", "--golden", &repo(SMOKE)]);
+    let r = check(
+        tmp.path(),
+        &["o/lr0.1_bs32_seed0.h5", "--golden", &repo(SMOKE)],
+    );
     r.expect(1);
     let fails = |r: &Run, needles: &[&str]| {
         r.stdout()
@@ -42,10 +48,18 @@ fn check_fails_with_exit_1_on_tampering_band_and_hash_changes() {
 
     // A metric outside its band: triple λ_max's expected value (band ±60 %).
     let mut moved = g.clone();
-    moved.bands.get_mut("lr0.02_bs32_seed0").unwrap().get_mut("lambda_max").unwrap().expected *=
-        3.0;
+    moved
+        .bands
+        .get_mut("lr0.02_bs32_seed0")
+        .unwrap()
+        .get_mut("lambda_max")
+        .unwrap()
+        .expected *= 3.0;
     std::fs::write(tmp.path().join("moved.toml"), moved.to_toml()).unwrap();
-    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "moved.toml"]);
+    let r = check(
+        tmp.path(),
+        &["o/lr0.02_bs32_seed0.h5", "--golden", "moved.toml"],
+    );
     r.expect(1);
     assert!(fails(&r, &["lambda_max", "±60%"]), "{}", r.stdout());
     assert!(r.stdout().contains("FAIL: 1 of "), "{}", r.stdout());
@@ -56,20 +70,33 @@ fn check_fails_with_exit_1_on_tampering_band_and_hash_changes() {
         h.insert("lr0.02_bs32_seed0".into(), "0".repeat(64));
     }
     std::fs::write(tmp.path().join("rehashed.toml"), rehashed.to_toml()).unwrap();
-    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "rehashed.toml"]);
+    let r = check(
+        tmp.path(),
+        &["o/lr0.02_bs32_seed0.h5", "--golden", "rehashed.toml"],
+    );
     r.expect(1);
-    assert!(fails(&r, &["content_sha256", "000000000000"]), "{}", r.stdout());
+    assert!(
+        fails(&r, &["content_sha256", "000000000000"]),
+        "{}",
+        r.stdout()
+    );
 
     // An unknown platform class falls back to bands and says so.
     let mut other = g.clone();
     let h = other.hashes.pop_first().unwrap().1;
     other.hashes.clear();
-    other.hashes.insert("cuda-NVIDIA_H200-libtorch2.11.0".into(), h);
+    other
+        .hashes
+        .insert("cuda-NVIDIA_H200-libtorch2.11.0".into(), h);
     std::fs::write(tmp.path().join("other.toml"), other.to_toml()).unwrap();
-    let r = check(tmp.path(), &["o/lr0.02_bs32_seed0.h5", "--golden", "other.toml"]);
+    let r = check(
+        tmp.path(),
+        &["o/lr0.02_bs32_seed0.h5", "--golden", "other.toml"],
+    );
     r.expect(0);
     assert!(
-        r.stdout().contains("has no golden hashes") && r.stdout().contains("checking tolerance bands only"),
+        r.stdout().contains("has no golden hashes")
+            && r.stdout().contains("checking tolerance bands only"),
         "{}",
         r.stdout()
     );
@@ -79,20 +106,37 @@ fn check_fails_with_exit_1_on_tampering_band_and_hash_changes() {
 fn check_errors_exit_2_naming_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     common::smoke(tmp.path(), "o", &[], &[]).expect(0);
-    std::fs::write(tmp.path().join("broken.toml"), "experiment = \"fig3\"\nprofile = [").unwrap();
+    std::fs::write(
+        tmp.path().join("broken.toml"),
+        "experiment = \"fig3\"\nprofile = [",
+    )
+    .unwrap();
     std::fs::create_dir(tmp.path().join("short")).unwrap();
     for f in ["lr0.02_bs32_seed0.h5", "lr0.1_bs32_seed0.h5"] {
-        std::fs::copy(tmp.path().join("o").join(f), tmp.path().join("short").join(f)).unwrap();
+        std::fs::copy(
+            tmp.path().join("o").join(f),
+            tmp.path().join("short").join(f),
+        )
+        .unwrap();
     }
     let (smoke, quick) = (repo(SMOKE), repo("golden/fig3/quick.toml"));
     let cases: &[(&[&str], &str)] = &[
-        (&["o", "--golden", "broken.toml"], "broken.toml: TOML syntax error"),
+        (
+            &["o", "--golden", "broken.toml"],
+            "broken.toml: TOML syntax error",
+        ),
         (
             &["o", "--golden", &quick],
             "artifact is from fig3/smoke, the golden file is for fig3/quick",
         ),
-        (&["o/nope.h5", "--golden", &smoke], "o/nope.h5: artifact does not exist"),
-        (&["short", "--golden", &smoke], "missing artifact for grid point lr0.02_bs128_seed0"),
+        (
+            &["o/nope.h5", "--golden", &smoke],
+            "o/nope.h5: artifact does not exist",
+        ),
+        (
+            &["short", "--golden", &smoke],
+            "missing artifact for grid point lr0.02_bs128_seed0",
+        ),
         (&["o", "--golden", "absent.toml"], "absent.toml"),
     ];
     for (args, needle) in cases {
@@ -107,8 +151,16 @@ fn bless_smoke(dir: &Path, golden: &str) -> Run {
     run_in(
         dir,
         &[
-            "golden", "bless", "--profile", "smoke", "--experiment", &exp, "--from", "o",
-            "--golden", golden,
+            "golden",
+            "bless",
+            "--profile",
+            "smoke",
+            "--experiment",
+            &exp,
+            "--from",
+            "o",
+            "--golden",
+            golden,
         ],
         &[],
     )
@@ -119,7 +171,8 @@ fn bless_shows_the_diff_and_is_the_only_writer() {
     let tmp = tempfile::tempdir().unwrap();
     common::smoke(tmp.path(), "o", &[], &[]).expect(0);
     let committed = load_golden(Path::new(&repo(SMOKE)));
-    let s = three_factors::artifact::read_summary(&tmp.path().join("o/lr0.1_bs32_seed0.h5")).unwrap();
+    let s =
+        three_factors::artifact::read_summary(&tmp.path().join("o/lr0.1_bs32_seed0.h5")).unwrap();
     let class = s.provenance.get("platform_class").unwrap().to_string();
     assert!(
         committed.hashes.contains_key(&class),
@@ -131,32 +184,59 @@ fn bless_shows_the_diff_and_is_the_only_writer() {
     // A moved band is re-centred (and shown); the same hashes add this machine to the devices
     // they were reproduced on; other classes are kept.
     let mut golden = committed.clone();
-    let band = golden.bands.get_mut("lr0.1_bs32_seed0").unwrap().get_mut("val_acc").unwrap();
+    let band = golden
+        .bands
+        .get_mut("lr0.1_bs32_seed0")
+        .unwrap()
+        .get_mut("val_acc")
+        .unwrap();
     band.expected = 0.5;
-    golden.reproduced_on.insert(class.clone(), vec!["Some Other CPU".into()]);
+    golden
+        .reproduced_on
+        .insert(class.clone(), vec!["Some Other CPU".into()]);
     std::fs::write(&g, golden.to_toml()).unwrap();
     let r = bless_smoke(tmp.path(), "g.toml");
     r.expect(0);
-    assert!(r.stdout().contains("- expected = 0.5\n+ expected = 0.625"), "{}", r.stdout());
+    assert!(
+        r.stdout().contains("- expected = 0.5\n+ expected = 0.625"),
+        "{}",
+        r.stdout()
+    );
     let blessed = load_golden(&g);
-    assert_eq!(blessed.reproduced_on[&class], ["Some Other CPU".to_string(), this_device.clone()]);
+    assert_eq!(
+        blessed.reproduced_on[&class],
+        ["Some Other CPU".to_string(), this_device.clone()]
+    );
     assert_eq!(blessed.hashes, committed.hashes);
     assert_eq!(blessed.science, committed.science);
     for (run, bands) in &committed.bands {
         for (metric, b) in bands {
             let got = blessed.bands[run][metric].expected;
-            assert!((got - b.expected).abs() <= 1e-4 * b.expected.abs(), "{run} {metric}: {got}");
+            assert!(
+                (got - b.expected).abs() <= 1e-4 * b.expected.abs(),
+                "{run} {metric}: {got}"
+            );
         }
     }
     // Unchanged a second time: nothing written.
     let again = bless_smoke(tmp.path(), "g.toml");
     again.expect(0);
-    assert!(again.stdout().contains("g.toml: unchanged"), "{}", again.stdout());
+    assert!(
+        again.stdout().contains("g.toml: unchanged"),
+        "{}",
+        again.stdout()
+    );
 
     // Changed hashes start the list afresh.
     let mut golden = committed.clone();
-    golden.hashes.get_mut(&class).unwrap().insert("lr0.1_bs32_seed0".into(), "0".repeat(64));
-    golden.reproduced_on.insert(class.clone(), vec!["Some Other CPU".into()]);
+    golden
+        .hashes
+        .get_mut(&class)
+        .unwrap()
+        .insert("lr0.1_bs32_seed0".into(), "0".repeat(64));
+    golden
+        .reproduced_on
+        .insert(class.clone(), vec!["Some Other CPU".into()]);
     std::fs::write(&g, golden.to_toml()).unwrap();
     bless_smoke(tmp.path(), "g.toml").expect(0);
     assert_eq!(load_golden(&g).reproduced_on[&class], [this_device]);

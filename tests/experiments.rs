@@ -62,11 +62,23 @@ fn an_experiment_declared_as_data_runs_plans_collects_blesses_and_checks() {
     for f in ["tiny.h5", "tiny.csv", "tiny.png", "tiny.svg"] {
         assert!(d.join("o").join(f).exists(), "{f}");
     }
-    assert!(r.stdout().contains("Spearman rank correlation with split.train"), "{}", r.stdout());
+    assert!(
+        r.stdout()
+            .contains("Spearman rank correlation with split.train"),
+        "{}",
+        r.stdout()
+    );
     let csv = std::fs::read_to_string(d.join("o/tiny.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "split.train").expect("split.train column");
-    let trains: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(col).unwrap()).collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "split.train")
+        .expect("split.train column");
+    let trains: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap())
+        .collect();
     assert_eq!(trains, ["256", "512", "256", "512"]);
 
     let plan = tiny(d, &["--out", "o", "--plan"]);
@@ -83,18 +95,36 @@ fn an_experiment_declared_as_data_runs_plans_collects_blesses_and_checks() {
 
     let s = tiny(d, &["--out", "o2", "--slurm", "--dry-run"]);
     s.expect(0);
-    assert!(s.stdout().contains("#SBATCH --array=0,1,2,3"), "{}", s.stdout());
+    assert!(
+        s.stdout().contains("#SBATCH --array=0,1,2,3"),
+        "{}",
+        s.stdout()
+    );
     assert_eq!(s.stdout().matches(") exec ").count(), 4);
 
     let b = run_in(
         d,
-        &["golden", "bless", "--experiment", "tiny.toml", "--profile", "t", "--from", "o", "--golden", "g.toml"],
+        &[
+            "golden",
+            "bless",
+            "--experiment",
+            "tiny.toml",
+            "--profile",
+            "t",
+            "--from",
+            "o",
+            "--golden",
+            "g.toml",
+        ],
         &[],
     );
     b.expect(0);
     let g: three_factors::check::Golden =
         toml::from_str(&std::fs::read_to_string(d.join("g.toml")).unwrap()).unwrap();
-    assert_eq!((g.experiment.as_str(), g.profile.as_str(), g.x.as_str()), ("tiny", "t", "split.train"));
+    assert_eq!(
+        (g.experiment.as_str(), g.profile.as_str(), g.x.as_str()),
+        ("tiny", "t", "split.train")
+    );
     let hashes = g.hashes.values().next().unwrap();
     assert_eq!(hashes["tiny.h5"], hash);
     assert_eq!(hashes.len(), 5);
@@ -102,7 +132,13 @@ fn an_experiment_declared_as_data_runs_plans_collects_blesses_and_checks() {
     let k = run_in(d, &["check", "o", "--golden", "g.toml"], &[]);
     k.expect(0);
     assert!(k.stdout().contains("PASS"), "{}", k.stdout());
-    assert!(k.stdout().lines().any(|l| l.contains("tiny.h5") && l.ends_with("ok")), "{}", k.stdout());
+    assert!(
+        k.stdout()
+            .lines()
+            .any(|l| l.contains("tiny.h5") && l.ends_with("ok")),
+        "{}",
+        k.stdout()
+    );
 }
 
 #[test]
@@ -110,10 +146,22 @@ fn bad_experiment_files_exit_2_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let cases = [
-        (TINY.replace("x = \"split.train\"", "x = \"width\""), "analysis.x: 'width' is not a numeric column"),
-        (TINY.replace("[256, 512]", "[256, 100000]"), "split.train=100000"),
-        (TINY.replace("\"sgd.batch_size\" = [32, 64]", "\"sgd.batch_size\" = [32]"), "zip.\"sgd.batch_size\""),
-        (TINY.replace("panels = [\"val_acc\"", "panels = [\"accuracy\""), "unknown metric 'accuracy'"),
+        (
+            TINY.replace("x = \"split.train\"", "x = \"width\""),
+            "analysis.x: 'width' is not a numeric column",
+        ),
+        (
+            TINY.replace("[256, 512]", "[256, 100000]"),
+            "split.train=100000",
+        ),
+        (
+            TINY.replace("\"sgd.batch_size\" = [32, 64]", "\"sgd.batch_size\" = [32]"),
+            "zip.\"sgd.batch_size\"",
+        ),
+        (
+            TINY.replace("panels = [\"val_acc\"", "panels = [\"accuracy\""),
+            "unknown metric 'accuracy'",
+        ),
     ];
     for (text, needle) in cases {
         std::fs::write(d.join("tiny.toml"), text).unwrap();
@@ -129,12 +177,22 @@ fn repro_list_names_each_experiment_with_its_profiles_and_work() {
     let share = tmp.path().join("share");
     std::fs::create_dir_all(share.join("experiments")).unwrap();
     std::fs::write(share.join("experiments/tiny.toml"), TINY).unwrap();
-    std::fs::copy(repo("experiments/fig3.toml"), share.join("experiments/fig3.toml")).unwrap();
+    std::fs::copy(
+        repo("experiments/fig3.toml"),
+        share.join("experiments/fig3.toml"),
+    )
+    .unwrap();
     let env = [("THREE_FACTORS_SHARE", share.to_str().unwrap())];
     let r = run_in(tmp.path(), &["repro", "list"], &env);
     r.expect(0);
     let out = r.stdout();
-    for needle in ["fig3  (", "tiny  (", "smoke       4 points", "quick      16 points", "t           4 points"] {
+    for needle in [
+        "fig3  (",
+        "tiny  (",
+        "smoke       4 points",
+        "quick      16 points",
+        "t           4 points",
+    ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
     // 2 × 256 + 2 × 512 samples × 1 epoch.
@@ -165,14 +223,38 @@ fn an_installed_binary_finds_its_experiments_and_golden_files_from_any_folder() 
     let work = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&work).unwrap();
     let bin = bin.to_str().unwrap();
-    let r = run_bin(bin, &work, &["repro", "fig3", "--profile", "smoke", "--out", "o", "--jobs", "2"], &[]);
+    let r = run_bin(
+        bin,
+        &work,
+        &[
+            "repro",
+            "fig3",
+            "--profile",
+            "smoke",
+            "--out",
+            "o",
+            "--jobs",
+            "2",
+        ],
+        &[],
+    );
     r.expect(0);
     let k = run_bin(bin, &work, &["check", "o"], &[]);
     k.expect(0);
     let golden = share.join("golden/fig3/smoke.toml");
-    assert!(k.stdout().contains(&format!("golden: {}", golden.display())), "{}", k.stdout());
+    assert!(
+        k.stdout()
+            .contains(&format!("golden: {}", golden.display())),
+        "{}",
+        k.stdout()
+    );
     assert!(k.stdout().contains("PASS"), "{}", k.stdout());
     let l = run_bin(bin, &work, &["repro", "list"], &[]);
     l.expect(0);
-    assert!(l.stdout().contains(&share.join("experiments/fig3.toml").display().to_string()), "{}", l.stdout());
+    assert!(
+        l.stdout()
+            .contains(&share.join("experiments/fig3.toml").display().to_string()),
+        "{}",
+        l.stdout()
+    );
 }

@@ -111,7 +111,9 @@ fn plan_lines_are_self_contained_commands() {
     assert_eq!(lines.len(), 4);
     assert!(lines[0].starts_with("three-factors --numerics avx2 run --experiment "));
     assert!(
-        lines[0].ends_with("--profile smoke --point lr0.02_bs32_seed0 --out o/lr0.02_bs32_seed0.h5 --quiet"),
+        lines[0].ends_with(
+            "--profile smoke --point lr0.02_bs32_seed0 --out o/lr0.02_bs32_seed0.h5 --quiet"
+        ),
         "{}",
         lines[0]
     );
@@ -188,12 +190,22 @@ fn collecting_an_incomplete_grid_marks_the_missing_point() {
     let exp = repo("experiments/fig3.toml");
     let c = run_in(
         tmp.path(),
-        &["repro", "fig3", "--profile", "smoke", "--experiment", &exp, "--collect", "o"],
+        &[
+            "repro",
+            "fig3",
+            "--profile",
+            "smoke",
+            "--experiment",
+            &exp,
+            "--collect",
+            "o",
+        ],
         &[],
     );
     c.expect(1);
     assert!(
-        c.stdout().contains("MISSING lr0.1_bs128_seed0 (no artifact)"),
+        c.stdout()
+            .contains("MISSING lr0.1_bs128_seed0 (no artifact)"),
         "{}",
         c.stdout()
     );

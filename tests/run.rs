@@ -71,11 +71,10 @@ fn numerics_caps_take_effect() {
         ci.stdout()
     );
     assert!(
-        ci.stdout()
-            .contains(&format!(
-                "platform_class  cpu-x86_64-{}-avx2-t1-libtorch2.11.0",
-                three_factors::platform::cpu_vendor()
-            )),
+        ci.stdout().contains(&format!(
+            "platform_class  cpu-x86_64-{}-avx2-t1-libtorch2.11.0",
+            three_factors::platform::cpu_vendor()
+        )),
         "{}",
         ci.stdout()
     );

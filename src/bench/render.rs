@@ -69,6 +69,23 @@ pub fn verdicts(vs: &[Verdict]) -> String {
     s
 }
 
+/// A comparison: what was compared, the verdicts, and the conclusion.
+pub fn comparison(current: &Run, base: &Run, threshold: f64, vs: &[Verdict]) -> String {
+    let slower = vs.iter().filter(|v| v.slower).count();
+    format!(
+        "{} vs baseline {} (slower if Δ > max({:.0} %, 3 × combined MAD))\n{}{}\n",
+        current.key(),
+        base.key(),
+        threshold * 100.0,
+        verdicts(vs),
+        if slower > 0 {
+            format!("REGRESSION: {slower} kernel(s) slower")
+        } else {
+            "ok: no kernel slower".to_string()
+        }
+    )
+}
+
 /// Every kernel measured by any of `latest`, in first-seen order.
 fn kernels(latest: &[&Run]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -164,20 +164,15 @@ fn compare(
     let runs = history::read(path)?;
     let (current, base) = history::select(&runs, run.as_deref(), baseline.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    println!(
-        "{} vs baseline {} (slower if Δ > max({:.0} %, 3 × combined MAD))",
-        current.key(),
-        base.key(),
-        threshold * 100.0
-    );
     let verdicts = bench::compare(base, current, threshold);
-    print!("{}", render::verdicts(&verdicts));
+    print!(
+        "{}",
+        render::comparison(current, base, threshold, &verdicts)
+    );
     let slower = verdicts.iter().filter(|v| v.slower).count();
-    if slower > 0 {
-        println!("REGRESSION: {slower} kernel(s) slower");
-        Ok(ExitCode::from(1))
+    Ok(if slower > 0 {
+        ExitCode::from(1)
     } else {
-        println!("ok: no kernel slower");
-        Ok(ExitCode::SUCCESS)
-    }
+        ExitCode::SUCCESS
+    })
 }

@@ -174,25 +174,7 @@ fn data_verify(data_dir: Option<PathBuf>) -> Result<ExitCode> {
     let lookup = Lookup::from_env(data_dir.as_deref());
     match FashionMnist::load(&lookup) {
         Ok(ds) => {
-            println!(
-                "{:<26} {:<18} {:>10}  {:<64}  path",
-                "file", "source", "bytes", "sha256 (decompressed)"
-            );
-            for f in &ds.files {
-                println!(
-                    "{:<26} {:<18} {:>10}  {:<64}  {}",
-                    f.spec.name,
-                    f.source.as_str(),
-                    f.size,
-                    f.sha256,
-                    f.path.display()
-                );
-            }
-            println!(
-                "ok: 4 files verified ({} train, {} test images)",
-                ds.train_labels.len(),
-                ds.test_labels.len()
-            );
+            print!("{}", ds.render_files());
             Ok(ExitCode::SUCCESS)
         }
         Err(

@@ -156,43 +156,16 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
 /// Says what is done and what will run; returns the points to run.
 fn announce(plan: &ReproPlan, how: &str) -> Vec<three_factors::config::GridPoint> {
     let p = pending(plan);
-    for (name, why) in &p.invalid {
-        eprintln!("re-running {name}: {why}");
-    }
-    eprintln!(
-        "{}/{}: {} grid points, {} already done, {} {how} -> {}",
-        plan.experiment.name,
-        plan.profile,
-        plan.points.len(),
-        p.done,
-        p.todo.len(),
-        plan.out.display()
-    );
+    eprint!("{}", p.render(plan, how));
     p.todo
 }
 
 fn collect(plan: &ReproPlan) -> Result<ExitCode> {
     let c = repro::collect(plan)?;
-    println!("{}", c.table);
-    for m in &c.missing {
-        println!("MISSING {m}");
-    }
-    println!(
-        "Spearman rank correlation with {}:",
-        plan.experiment.analysis.x
+    print!(
+        "{}",
+        c.render(&plan.experiment.name, &plan.experiment.analysis.x)
     );
-    for (m, rho) in &c.correlations {
-        println!("  {m:<15} {rho:+.3}");
-    }
-    if !c.spread.is_empty() {
-        println!(
-            "\nSpread among runs with equal {}:\n{}",
-            plan.experiment.analysis.x, c.spread
-        );
-    }
-    println!("{}.h5 content_sha256 {}", plan.experiment.name, c.grid_hash);
-    let files: Vec<String> = c.files.iter().map(|f| f.display().to_string()).collect();
-    println!("wrote {}", files.join(", "));
     Ok(if c.complete() {
         ExitCode::SUCCESS
     } else {
@@ -237,16 +210,7 @@ fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let failed = slurm::failed_tasks(&plan, &todo, &job);
     for f in &failed {
-        let c = &f.point.config;
-        println!(
-            "FAILED task {} = grid point {} (lr {}, batch size {}, seed {}); log: {}",
-            f.index,
-            f.point.name(),
-            c.sgd.lr,
-            c.sgd.batch_size,
-            c.seed,
-            f.log.display()
-        );
+        println!("{f}");
     }
     let code = collect(&plan)?;
     Ok(if failed.is_empty() {
@@ -265,34 +229,10 @@ fn list(layout: &Layout, a: &ReproArgs) -> Result<ExitCode> {
             layout.experiments_dir().display()
         );
     }
-    let mut broken = false;
     for e in &entries {
-        match &e.experiment {
-            Err(why) => {
-                broken = true;
-                println!("{}: cannot be read: {why}\n", e.path.display());
-            }
-            Ok((name, description, profiles)) => {
-                println!("{name}  ({})\n  {description}", e.path.display());
-                for w in profiles {
-                    let time = match &w.estimate {
-                        Some((s, from)) => {
-                            format!("≈ {:.1} CPU-min training (rate from {from})", s / 60.0)
-                        }
-                        None => "no bench history of this CPU".into(),
-                    };
-                    println!(
-                        "  {:<8} {:>4} points  {:>10.3e} sample-epochs  {:>8.1} TFLOP  {time}",
-                        w.profile,
-                        w.points,
-                        w.sample_epochs,
-                        w.train_flops / 1e12
-                    );
-                }
-                println!();
-            }
-        }
+        println!("{}", e.render());
     }
+    let broken = entries.iter().any(|e| e.experiment.is_err());
     Ok(if broken {
         ExitCode::from(2)
     } else {

@@ -2,7 +2,7 @@
 use super::RunArgs;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use three_factors::artifact;
@@ -69,17 +69,6 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     Ok(c)
 }
 
-pub fn artifact_path(out: &Path, name: Option<&str>, cfg: &RunConfig) -> PathBuf {
-    if out.extension().is_some_and(|e| e == "h5") {
-        out.to_path_buf()
-    } else {
-        out.join(format!(
-            "{}.h5",
-            name.map(str::to_string).unwrap_or_else(|| cfg.run_name())
-        ))
-    }
-}
-
 pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
     let config = resolve(&a)?;
     if !(a.checkpoint_secs >= 0.0 && a.checkpoint_secs.is_finite()) {
@@ -89,7 +78,7 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
         );
     }
     let req = RunRequest {
-        dest: artifact_path(&a.out, a.name.as_deref(), &config),
+        dest: repro::artifact_path(&a.out, a.name.as_deref(), &config),
         caps: numerics.caps(),
         checkpoint_every: Duration::from_secs_f64(a.checkpoint_secs),
         lookup: Lookup::from_env(a.data_dir.as_deref()),

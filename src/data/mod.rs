@@ -28,6 +28,29 @@ pub struct FashionMnist {
 }
 
 impl FashionMnist {
+    /// What `data verify` prints: each file's name, source, size, SHA-256 and path.
+    pub fn render_files(&self) -> String {
+        let mut s = format!(
+            "{:<26} {:<18} {:>10}  {:<64}  path\n",
+            "file", "source", "bytes", "sha256 (decompressed)"
+        );
+        for f in &self.files {
+            s += &format!(
+                "{:<26} {:<18} {:>10}  {:<64}  {}\n",
+                f.spec.name,
+                f.source.as_str(),
+                f.size,
+                f.sha256,
+                f.path.display()
+            );
+        }
+        s + &format!(
+            "ok: 4 files verified ({} train, {} test images)\n",
+            self.train_labels.len(),
+            self.test_labels.len()
+        )
+    }
+
     pub fn load(lookup: &Lookup) -> Result<Self> {
         let mut fetched = locate::fetch_all(lookup)?;
         let files: Vec<FileRecord> = fetched.iter().map(|(r, _)| r.clone()).collect();

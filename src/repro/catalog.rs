@@ -29,6 +29,33 @@ pub struct Entry {
     pub experiment: std::result::Result<(String, String, Vec<ProfileWork>), String>,
 }
 
+impl Entry {
+    /// The lines `repro list` prints for this file.
+    pub fn render(&self) -> String {
+        let (name, description, profiles) = match &self.experiment {
+            Err(why) => return format!("{}: cannot be read: {why}\n", self.path.display()),
+            Ok(e) => e,
+        };
+        let mut s = format!("{name}  ({})\n  {description}\n", self.path.display());
+        for w in profiles {
+            let time = match &w.estimate {
+                Some((secs, from)) => {
+                    format!("≈ {:.1} CPU-min training (rate from {from})", secs / 60.0)
+                }
+                None => "no bench history of this CPU".into(),
+            };
+            s += &format!(
+                "  {:<8} {:>4} points  {:>10.3e} sample-epochs  {:>8.1} TFLOP  {time}\n",
+                w.profile,
+                w.points,
+                w.sample_epochs,
+                w.train_flops / 1e12
+            );
+        }
+        s
+    }
+}
+
 /// The achieved FLOP/s of the SGD step at (width, S) nearest to the given ones, from the latest
 /// run in `runs` on this machine's CPU (any thread count; fewest threads preferred).
 fn step_rate(runs: &[history::Run], width: usize, s: usize) -> Option<(f64, String)> {

@@ -30,6 +30,25 @@ impl Collected {
     pub fn complete(&self) -> bool {
         self.missing.is_empty()
     }
+
+    /// What `repro` prints: the table, missing points, correlations with `x`, the equal-x
+    /// spread, the table's hash and the files written.
+    pub fn render(&self, experiment: &str, x: &str) -> String {
+        let mut s = format!("{}\n", self.table);
+        for m in &self.missing {
+            s += &format!("MISSING {m}\n");
+        }
+        s += &format!("Spearman rank correlation with {x}:\n");
+        for (m, rho) in &self.correlations {
+            s += &format!("  {m:<15} {rho:+.3}\n");
+        }
+        if !self.spread.is_empty() {
+            s += &format!("\nSpread among runs with equal {x}:\n{}\n", self.spread);
+        }
+        s += &format!("{experiment}.h5 content_sha256 {}\n", self.grid_hash);
+        let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        s + &format!("wrote {}\n", files.join(", "))
+    }
 }
 
 pub fn collect(plan: &ReproPlan) -> Result<Collected> {

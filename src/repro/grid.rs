@@ -47,6 +47,26 @@ pub struct Pending {
     pub invalid: Vec<(String, String)>,
 }
 
+impl Pending {
+    /// What a runner says before it starts: the points it re-runs and why, then the counts;
+    /// `how` ends the count line (e.g. "to run, 2 at a time").
+    pub fn render(&self, plan: &ReproPlan, how: &str) -> String {
+        let mut s = String::new();
+        for (name, why) in &self.invalid {
+            s += &format!("re-running {name}: {why}\n");
+        }
+        s + &format!(
+            "{}/{}: {} grid points, {} already done, {} {how} -> {}\n",
+            plan.experiment.name,
+            plan.profile,
+            plan.points.len(),
+            self.done,
+            self.todo.len(),
+            plan.out.display()
+        )
+    }
+}
+
 pub fn pending(plan: &ReproPlan) -> Pending {
     let mut out = Pending::default();
     for p in &plan.points {

@@ -15,4 +15,4 @@ pub use catalog::{catalog, Entry, ProfileWork};
 pub use collect::{collect, Collected};
 pub use plan::ReproPlan;
 pub use pool::{run_local, PoolEvent};
-pub use run::{base_provenance, execute, run_one, RunEvent, RunRequest};
+pub use run::{artifact_path, base_provenance, execute, run_one, RunEvent, RunRequest};

@@ -142,6 +142,19 @@ pub fn run_one(
     })
 }
 
+/// Where `run --out OUT [--name NAME]` writes: OUT itself when it ends in `.h5`, else
+/// `OUT/<NAME or the run's name>.h5`.
+pub fn artifact_path(out: &Path, name: Option<&str>, cfg: &RunConfig) -> PathBuf {
+    if out.extension().is_some_and(|e| e == "h5") {
+        out.to_path_buf()
+    } else {
+        out.join(format!(
+            "{}.h5",
+            name.map(str::to_string).unwrap_or_else(|| cfg.run_name())
+        ))
+    }
+}
+
 /// Everything one run needs, validated by the caller.
 pub struct RunRequest {
     pub config: RunConfig,

@@ -146,6 +146,22 @@ pub struct FailedTask {
     pub log: PathBuf,
 }
 
+impl std::fmt::Display for FailedTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.point.config;
+        write!(
+            f,
+            "FAILED task {} = grid point {} (lr {}, batch size {}, seed {}); log: {}",
+            self.index,
+            self.point.name(),
+            c.sgd.lr,
+            c.sgd.batch_size,
+            c.seed,
+            self.log.display()
+        )
+    }
+}
+
 /// The tasks of `job` (for `todo`) whose point has no verified artifact.
 pub fn failed_tasks(plan: &ReproPlan, todo: &[GridPoint], job: &str) -> Vec<FailedTask> {
     todo.iter()
