@@ -151,7 +151,8 @@
           # reader, PyTorch peers) and the system copy of the data.
           tests = cargoCheck "tests" ''
             export FASHION_MNIST_DIR=${data} THREE_FACTORS_TEST_DATA=${data}
-            cargo test --offline --lib --test run --test repro --               --skip artifact_params_reload_in_an_independent_reader
+            cargo test --offline --lib --test run --test repro --test check --test experiments -- \
+              --skip artifact_params_reload_in_an_independent_reader
           '';
           fmt = cargoCheck "fmt" "cargo fmt --all -- --check";
           clippy = cargoCheck "clippy" "cargo clippy --all-targets --offline -- -D warnings";

@@ -187,21 +187,7 @@ fn collecting_an_incomplete_grid_marks_the_missing_point() {
     let tmp = tempfile::tempdir().unwrap();
     smoke(tmp.path(), "o").expect(0);
     std::fs::remove_file(tmp.path().join("o/lr0.1_bs128_seed0.h5")).unwrap();
-    let exp = repo("experiments/fig3.toml");
-    let c = run_in(
-        tmp.path(),
-        &[
-            "repro",
-            "fig3",
-            "--profile",
-            "smoke",
-            "--experiment",
-            &exp,
-            "--collect",
-            "o",
-        ],
-        &[],
-    );
+    let c = common::smoke(tmp.path(), "o", &["--collect", "o"], &[]);
     c.expect(1);
     assert!(
         c.stdout()

@@ -336,10 +336,17 @@ mod tests {
         let path = dir.path().join("t.toml");
         let text = format!(
             "name = \"t\"\ndescription = \"d\"\ndefault_profile = \"p\"\n[profiles.p]\n\
-             description = \"d\"\n{profile}\n[profiles.p.base]\n{}",
-            RunConfig::adhoc().to_toml()
+             description = \"d\"\n{profile}\n"
         );
-        std::fs::write(&path, text).unwrap();
+        let mut doc: toml::Table = toml::from_str(&text).unwrap();
+        let p = doc["profiles"]["p"].as_table().unwrap().clone();
+        let mut p = p;
+        p.insert("base".into(), Value::try_from(RunConfig::adhoc()).unwrap());
+        doc["profiles"]
+            .as_table_mut()
+            .unwrap()
+            .insert("p".into(), Value::Table(p));
+        std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
         Experiment::load(&path)
     }
 
@@ -376,26 +383,26 @@ mod tests {
     fn zipped_points_times_an_axis_over_another_field_with_overrides() {
         let e = experiment(
             "zip = { \"sgd.lr\" = [0.1, 0.5], \"sgd.batch_size\" = [50, 250] }\n\
-             axes = [{ field = \"split.train\", values = [1000, 2000] }]\n\
-             overrides = [{ when = { \"split.train\" = 1000 }, set = { \"sgd.epochs\" = 9 } }]",
+             axes = [{ field = \"split.train\", values = [2000, 4000] }]\n\
+             overrides = [{ when = { \"split.train\" = 2000 }, set = { \"sgd.epochs\" = 9 } }]",
         )
         .unwrap();
         assert_eq!(
             names(&e),
             [
-                "lr0.1_bs50_train1000_seed0",
                 "lr0.1_bs50_train2000_seed0",
-                "lr0.5_bs250_train1000_seed0",
-                "lr0.5_bs250_train2000_seed0"
+                "lr0.1_bs50_train4000_seed0",
+                "lr0.5_bs250_train2000_seed0",
+                "lr0.5_bs250_train4000_seed0"
             ]
         );
         let pts = e.resolve("p").unwrap();
         assert_eq!(pts[0].config.sgd.epochs, 9);
         assert_eq!(pts[1].config.sgd.epochs, 5);
-        assert_eq!(pts[2].config.split.train, 1000);
+        assert_eq!(pts[2].config.split.train, 2000);
         assert_eq!(e.profile("p").unwrap().varied_fields(), ["split.train"]);
         assert_eq!(
-            e.point("p", "lr0.5_bs250_train2000_seed0").unwrap().index,
+            e.point("p", "lr0.5_bs250_train4000_seed0").unwrap().index,
             3
         );
         assert!(e
