@@ -88,7 +88,7 @@ pub fn update_with<T>(dest: &Path, fill: impl FnOnce(&Path, bool) -> Result<T>) 
     })
 }
 
-/// `dest` as an absolute path (relative to the working directory), without touching the disk.
+/// `p` as an absolute path (relative to the working directory), without touching the disk.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(p, e))
 }
