@@ -33,7 +33,7 @@ fn hvp(c: &mut Criterion) {
         for width in [128usize, 512] {
             let model = Mlp::new(MlpShape::fashion(width), 0, Kind::Float, device);
             let data = random_batch(1000, 7, device);
-            let obj = model_objective(&model, &data);
+            let obj = model_objective(&model, &data, three_factors::model::Mode::Eval);
             let h = Hvp::new(&obj, HvpMethod::Exact, 0.0).expect("hvp");
             let v = Tensor::randn([obj.dim()], (Kind::Float, device));
             g.throughput(Throughput::Elements(1000));

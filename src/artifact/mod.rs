@@ -4,11 +4,19 @@
 //!
 //! Layout (all names stable; h5py and pandas read it directly):
 //! - root attributes: `format`, `content_sha256`, `config_toml`, `provenance.*`
-//! - `/curves/{epoch,train_loss,train_acc,val_loss,val_acc,lr,batch_size,wall_time_s}`
-//! - `/curvature/{lambda_max,lambda_max_trace,lambda_max_converged,lambda_max_iterations,
-//!   frobenius_norm,frobenius_norm_se,frobenius_norm_probes,frobenius_norm_per_param,trace,
-//!   trace_se,trace_probes,num_params,eval_indices}`
-//! - `/final/{train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,diverged,epochs_completed}`
+//! - `/curves/{epoch,minibatch_loss,minibatch_acc,train_loss,train_acc,val_loss,val_acc,lr,
+//!   batch_size,wall_time_s}` (`minibatch_*`: the epoch's running averages in train mode;
+//!   `train_*`/`val_*`: the model at the epoch's end on the whole subset, eval mode)
+//! - `/curvature` (BatchNorm eval mode) and `/curvature_batch` (batch statistics), each as the
+//!   config's `curvature.bn_mode` asks: `{bn_mode,parameters,excluded,lambda_max,
+//!   lambda_max_trace,lambda_max_converged,lambda_max_iterations,frobenius_norm,
+//!   frobenius_norm_se,frobenius_norm_probes,frobenius_norm_per_param,trace,trace_se,
+//!   trace_probes,num_params,eval_indices}`
+//! - `/curvature_subset_check/{eval_samples,lambda_max,frobenius_norm}` when configured
+//! - `/final/{train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,diverged,
+//!   epochs_completed,steps,stop_reason}` (the final model, eval mode, whole subsets)
+//! - `/norms/<name>`: ‖·‖_F of every weight (`l1.weight`, `bn1.weight`, ...) and the mean
+//!   running standard deviation of each BatchNorm (`bn1.running_std`)
 //! - `/split/{train_indices,val_indices}` (into the 60k training images; test = the first N of
 //!   the 10k test images)
 //! - `/params/<name>` for every parameter and BatchNorm buffer (`l1.weight`, `bn1.running_mean`,
@@ -18,14 +26,17 @@ mod checkpoint;
 pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 
 use crate::config::RunConfig;
-use crate::curvature::Curvature;
+use crate::config::BnMode;
+use crate::curvature::{Curvature, Measured, SubsetCheck};
 use crate::error::{Error, Result};
 use crate::files::h5;
-use crate::train::Curves;
+use crate::train::{Curves, StopReason};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub const FORMAT: &str = "three-factors-run/1";
+/// Version 2: whole-training-set curves and final metrics, `stop_reason`/`steps`, the
+/// batch-mode curvature group and per-tensor norms.
+pub const FORMAT: &str = "three-factors-run/2";
 /// The `format` of an experiment's table file (`<experiment>.h5`, written by `report`).
 pub const GRID_FORMAT: &str = "three-factors-grid/1";
 /// Datasets left out of the content hash: wall-clock times differ on every run.
@@ -53,7 +64,9 @@ impl Provenance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// The final model's loss and accuracy on each subset (BatchNorm in eval mode; `train_*` over the
+/// whole training subset, not the last epoch's minibatches), and how training ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FinalMetrics {
     pub train_loss: f64,
     pub train_acc: f64,
@@ -63,6 +76,8 @@ pub struct FinalMetrics {
     pub test_acc: f64,
     pub diverged: bool,
     pub epochs_completed: i64,
+    pub steps: i64,
+    pub stop_reason: StopReason,
 }
 
 /// Everything one run produced.
@@ -70,7 +85,8 @@ pub struct RunRecord {
     pub config: RunConfig,
     pub provenance: Provenance,
     pub curves: Curves,
-    pub curvature: Option<Curvature>,
+    /// `None` where the run diverged.
+    pub curvature: Option<Measured>,
     pub final_metrics: FinalMetrics,
     /// (name, shape, float32 values) of every parameter and buffer.
     pub params: Vec<crate::model::NamedValues>,
@@ -80,7 +96,8 @@ pub struct RunRecord {
     pub val_indices: Vec<i64>,
 }
 
-/// The scalar curvature summary of a run (NaN where the run diverged).
+/// The scalar curvature summary of a run under one BatchNorm reading (NaN where the run
+/// diverged or the mode was not measured).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CurvatureSummary {
     pub lambda_max: f64,
@@ -100,7 +117,13 @@ pub struct ArtifactSummary {
     pub config_toml: String,
     pub provenance: Provenance,
     pub final_metrics: FinalMetrics,
+    /// BatchNorm eval mode.
     pub curvature: CurvatureSummary,
+    /// BatchNorm batch statistics.
+    pub curvature_batch: CurvatureSummary,
+    pub subset_check: Option<SubsetCheck>,
+    /// (name, value) as stored under `/norms`.
+    pub norms: Vec<(String, f64)>,
     pub stored_hash: String,
     pub recomputed_hash: String,
 }
@@ -113,25 +136,9 @@ impl ArtifactSummary {
     /// The summary of a record just written to `path` with content hash `hash`, without reading
     /// the file back.
     pub fn of_record(rec: &RunRecord, path: &Path, hash: &str) -> ArtifactSummary {
-        let curvature = match &rec.curvature {
-            Some(c) => CurvatureSummary {
-                lambda_max: c.lambda_max.lambda_max,
-                lambda_max_converged: c.lambda_max.converged,
-                frobenius_norm: c.frobenius.value,
-                frobenius_norm_se: c.frobenius.standard_error,
-                trace: c.trace.value,
-                trace_se: c.trace.standard_error,
-                num_params: c.num_params,
-            },
-            None => CurvatureSummary {
-                lambda_max: f64::NAN,
-                lambda_max_converged: false,
-                frobenius_norm: f64::NAN,
-                frobenius_norm_se: f64::NAN,
-                trace: f64::NAN,
-                trace_se: f64::NAN,
-                num_params: num_params(&rec.params),
-            },
+        let mode = |m: BnMode| match rec.curvature.as_ref().and_then(|c| c.mode(m)) {
+            Some(c) => CurvatureSummary::of(c),
+            None => CurvatureSummary::missing(num_params(&rec.params)),
         };
         ArtifactSummary {
             path: path.to_path_buf(),
@@ -139,7 +146,10 @@ impl ArtifactSummary {
             config_toml: rec.config.to_toml(),
             provenance: rec.provenance.clone(),
             final_metrics: rec.final_metrics,
-            curvature,
+            curvature: mode(BnMode::Eval),
+            curvature_batch: mode(BnMode::Batch),
+            subset_check: rec.curvature.as_ref().and_then(|c| c.subset_check),
+            norms: norms(&rec.params),
             stored_hash: hash.to_string(),
             recomputed_hash: hash.to_string(),
         }
@@ -158,13 +168,24 @@ impl ArtifactSummary {
         );
         let _ = writeln!(
             s,
-            "eta/S           {:.3e}  (eta {}, S {}, {} epochs, width {}, {})",
+            "eta/S           {:.3e}  (eta {}, S {}, ≤ {} epochs, width {}, {})",
             c.eta_over_s(),
             c.sgd.lr,
             c.sgd.batch_size,
             c.sgd.epochs,
             c.width,
             c.sgd.schedule
+        );
+        let _ = writeln!(
+            s,
+            "stopped         {} after {} epochs, {} steps{}",
+            f.stop_reason.as_str(),
+            f.epochs_completed,
+            f.steps,
+            c.sgd
+                .target_train_loss
+                .map(|t| format!(" (target train loss {t})"))
+                .unwrap_or_default()
         );
         let _ = writeln!(
             s,
@@ -198,8 +219,82 @@ impl ArtifactSummary {
             k.num_params
         );
         let _ = writeln!(s, "trace           {:.4} ± {:.4}", k.trace, k.trace_se);
+        let b = &self.curvature_batch;
+        if b.lambda_max.is_finite() {
+            let _ = writeln!(
+                s,
+                "batch-stat BN   lambda_max {:.4}  frobenius_norm {:.4}  trace {:.2}  (D = {})",
+                b.lambda_max, b.frobenius_norm, b.trace, b.num_params
+            );
+        }
+        if let Some(c) = &self.subset_check {
+            let _ = writeln!(
+                s,
+                "subset check    {} samples: lambda_max {:.4} ({:+.1} %), frobenius_norm {:.4} ({:+.1} %)",
+                c.eval_samples,
+                c.lambda_max,
+                100.0 * (c.lambda_max / k.lambda_max - 1.0),
+                c.frobenius_norm,
+                100.0 * (c.frobenius_norm / k.frobenius_norm - 1.0)
+            );
+        }
         s
     }
+}
+
+impl CurvatureSummary {
+    fn of(c: &Curvature) -> Self {
+        CurvatureSummary {
+            lambda_max: c.lambda_max.lambda_max,
+            lambda_max_converged: c.lambda_max.converged,
+            frobenius_norm: c.frobenius.value,
+            frobenius_norm_se: c.frobenius.standard_error,
+            trace: c.trace.value,
+            trace_se: c.trace.standard_error,
+            num_params: c.num_params,
+        }
+    }
+    fn missing(num_params: i64) -> Self {
+        CurvatureSummary {
+            lambda_max: f64::NAN,
+            lambda_max_converged: false,
+            frobenius_norm: f64::NAN,
+            frobenius_norm_se: f64::NAN,
+            trace: f64::NAN,
+            trace_se: f64::NAN,
+            num_params,
+        }
+    }
+}
+
+/// The group a BatchNorm reading's curvature is stored in.
+pub fn curvature_group(mode: BnMode) -> &'static str {
+    match mode {
+        BnMode::Batch => "curvature_batch",
+        _ => "curvature",
+    }
+}
+
+/// What `/norms` holds: ‖·‖_F of every weight tensor and, per BatchNorm, the mean of
+/// √(running_var + ε) over its units (`bn{i}.running_std`), so a trend in curvature can be told
+/// apart from weight-norm growth (the loss is invariant to the scale of a weight feeding a
+/// BatchNorm, and the curvature along it scales as 1/‖W‖²).
+pub fn norms(params: &[crate::model::NamedValues]) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for (name, _, v) in params {
+        if name.ends_with(".weight") {
+            let ss: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            out.push((name.clone(), ss.sqrt()));
+        } else if let Some(bn) = name.strip_suffix(".running_var") {
+            let sd: f64 = v
+                .iter()
+                .map(|&x| (f64::from(x) + crate::model::BN_EPS).sqrt())
+                .sum();
+            out.push((format!("{bn}.running_std"), sd / v.len().max(1) as f64));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// D: the number of trainable parameters among `params` (BatchNorm buffers excluded).
@@ -214,6 +309,8 @@ fn num_params(params: &[crate::model::NamedValues]) -> i64 {
 /// Writes the per-epoch curves as one 1-D dataset each under `g`.
 fn write_curves(p: &Path, g: &hdf5::Group, c: &Curves) -> Result<()> {
     h5::vector(p, g, "epoch", &c.epoch)?;
+    h5::vector(p, g, "minibatch_loss", &c.minibatch_loss)?;
+    h5::vector(p, g, "minibatch_acc", &c.minibatch_acc)?;
     h5::vector(p, g, "train_loss", &c.train_loss)?;
     h5::vector(p, g, "train_acc", &c.train_acc)?;
     h5::vector(p, g, "val_loss", &c.val_loss)?;
@@ -227,6 +324,8 @@ fn write_curves(p: &Path, g: &hdf5::Group, c: &Curves) -> Result<()> {
 fn read_curves(p: &Path, g: &hdf5::Group) -> Result<Curves> {
     Ok(Curves {
         epoch: h5::read_vec(p, g, "epoch")?,
+        minibatch_loss: h5::read_vec(p, g, "minibatch_loss")?,
+        minibatch_acc: h5::read_vec(p, g, "minibatch_acc")?,
         train_loss: h5::read_vec(p, g, "train_loss")?,
         train_acc: h5::read_vec(p, g, "train_acc")?,
         val_loss: h5::read_vec(p, g, "val_loss")?,
@@ -235,6 +334,62 @@ fn read_curves(p: &Path, g: &hdf5::Group) -> Result<Curves> {
         batch_size: h5::read_vec(p, g, "batch_size")?,
         wall_time_s: h5::read_vec(p, g, "wall_time_s")?,
     })
+}
+
+/// Writes one BatchNorm reading's curvature into `g` (NaNs where it was not measured).
+fn write_curvature(
+    p: &Path,
+    g: &hdf5::Group,
+    mode: BnMode,
+    cv: Option<&Curvature>,
+    eval_indices: Option<&[usize]>,
+    all_params: i64,
+) -> Result<()> {
+    h5::text(p, g, "bn_mode", mode.as_str())?;
+    let Some(cv) = cv else {
+        for name in [
+            "lambda_max",
+            "frobenius_norm",
+            "frobenius_norm_se",
+            "frobenius_norm_per_param",
+            "trace",
+            "trace_se",
+        ] {
+            h5::scalar(p, g, name, f64::NAN)?;
+        }
+        h5::scalar(p, g, "lambda_max_converged", 0u8)?;
+        return h5::scalar(p, g, "num_params", all_params);
+    };
+    h5::strings(p, g, "parameters", &cv.parameters)?;
+    h5::strings(p, g, "excluded", &cv.excluded)?;
+    h5::scalar(p, g, "lambda_max", cv.lambda_max.lambda_max)?;
+    h5::vector(p, g, "lambda_max_trace", &cv.lambda_max.trace)?;
+    h5::scalar(p, g, "lambda_max_converged", cv.lambda_max.converged as u8)?;
+    h5::scalar(
+        p,
+        g,
+        "lambda_max_iterations",
+        cv.lambda_max.iterations as i64,
+    )?;
+    h5::scalar(p, g, "frobenius_norm", cv.frobenius.value)?;
+    h5::scalar(p, g, "frobenius_norm_se", cv.frobenius.standard_error)?;
+    h5::vector(p, g, "frobenius_norm_probes", &cv.frobenius.probes)?;
+    h5::scalar(
+        p,
+        g,
+        "frobenius_norm_per_param",
+        cv.frobenius.value / cv.num_params as f64,
+    )?;
+    h5::scalar(p, g, "trace", cv.trace.value)?;
+    h5::scalar(p, g, "trace_se", cv.trace.standard_error)?;
+    h5::vector(p, g, "trace_probes", &cv.trace.probes)?;
+    h5::scalar(p, g, "num_params", cv.num_params)?;
+    let idx: Vec<i64> = eval_indices
+        .unwrap_or_default()
+        .iter()
+        .map(|&i| i as i64)
+        .collect();
+    h5::vector(p, g, "eval_indices", &idx)
 }
 
 /// Writes `rec` to `dest` atomically and returns its content hash.
@@ -247,48 +402,21 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
         }
         write_curves(p, &h5::group(p, f, "curves")?, &rec.curves)?;
 
-        let g = h5::group(p, f, "curvature")?;
-        match &rec.curvature {
-            Some(cv) => {
-                h5::scalar(p, &g, "lambda_max", cv.lambda_max.lambda_max)?;
-                h5::vector(p, &g, "lambda_max_trace", &cv.lambda_max.trace)?;
-                h5::scalar(p, &g, "lambda_max_converged", cv.lambda_max.converged as u8)?;
-                h5::scalar(
-                    p,
-                    &g,
-                    "lambda_max_iterations",
-                    cv.lambda_max.iterations as i64,
-                )?;
-                h5::scalar(p, &g, "frobenius_norm", cv.frobenius.value)?;
-                h5::scalar(p, &g, "frobenius_norm_se", cv.frobenius.standard_error)?;
-                h5::vector(p, &g, "frobenius_norm_probes", &cv.frobenius.probes)?;
-                h5::scalar(
-                    p,
-                    &g,
-                    "frobenius_norm_per_param",
-                    cv.frobenius.value / cv.num_params as f64,
-                )?;
-                h5::scalar(p, &g, "trace", cv.trace.value)?;
-                h5::scalar(p, &g, "trace_se", cv.trace.standard_error)?;
-                h5::vector(p, &g, "trace_probes", &cv.trace.probes)?;
-                h5::scalar(p, &g, "num_params", cv.num_params)?;
-                let idx: Vec<i64> = cv.eval_indices.iter().map(|&i| i as i64).collect();
-                h5::vector(p, &g, "eval_indices", &idx)?;
-            }
-            None => {
-                for name in [
-                    "lambda_max",
-                    "frobenius_norm",
-                    "frobenius_norm_se",
-                    "frobenius_norm_per_param",
-                    "trace",
-                    "trace_se",
-                ] {
-                    h5::scalar(p, &g, name, f64::NAN)?;
-                }
-                h5::scalar(p, &g, "lambda_max_converged", 0u8)?;
-                h5::scalar(p, &g, "num_params", num_params(&rec.params))?;
-            }
+        for &mode in rec.config.curvature.bn_mode.modes() {
+            let g = h5::group(p, f, curvature_group(mode))?;
+            let measured = rec.curvature.as_ref().and_then(|c| c.mode(mode));
+            let indices = rec.curvature.as_ref().map(|c| &c.eval_indices[..]);
+            write_curvature(p, &g, mode, measured, indices, num_params(&rec.params))?;
+        }
+        if let Some(c) = rec.curvature.as_ref().and_then(|c| c.subset_check) {
+            let g = h5::group(p, f, "curvature_subset_check")?;
+            h5::scalar(p, &g, "eval_samples", c.eval_samples as i64)?;
+            h5::scalar(p, &g, "lambda_max", c.lambda_max)?;
+            h5::scalar(p, &g, "frobenius_norm", c.frobenius_norm)?;
+        }
+        let g = h5::group(p, f, "norms")?;
+        for (name, v) in norms(&rec.params) {
+            h5::scalar(p, &g, &name, v)?;
         }
 
         let m = &rec.final_metrics;
@@ -305,6 +433,8 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
         }
         h5::scalar(p, &g, "diverged", m.diverged as u8)?;
         h5::scalar(p, &g, "epochs_completed", m.epochs_completed)?;
+        h5::scalar(p, &g, "steps", m.steps)?;
+        h5::text(p, &g, "stop_reason", m.stop_reason.as_str())?;
 
         let g = h5::group(p, f, "split")?;
         h5::vector(p, &g, "train_indices", &rec.train_indices)?;
@@ -348,7 +478,6 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         }
     };
     let fin = f.group("final").map_err(missing("final"))?;
-    let cur = f.group("curvature").map_err(missing("curvature"))?;
     let r = |g: &hdf5::Group, n: &str| h5::read_f64(path, g, n);
     let u8s = |g: &hdf5::Group, n: &str| -> Result<bool> {
         Ok(h5::read_vec::<u8>(path, g, n)?.first() == Some(&1))
@@ -368,16 +497,50 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         test_acc: r(&fin, "test_acc")?,
         diverged: u8s(&fin, "diverged")?,
         epochs_completed: i64s(&fin, "epochs_completed")?,
+        steps: i64s(&fin, "steps")?,
+        stop_reason: {
+            let text = h5::read_strings(path, &fin, "stop_reason")?.join("");
+            StopReason::parse(&text).ok_or_else(|| Error::NotAnArtifact {
+                path: path.to_path_buf(),
+                reason: format!("/final/stop_reason is '{text}'"),
+            })?
+        },
     };
-    let curvature = CurvatureSummary {
-        lambda_max: r(&cur, "lambda_max")?,
-        lambda_max_converged: u8s(&cur, "lambda_max_converged")?,
-        frobenius_norm: r(&cur, "frobenius_norm")?,
-        frobenius_norm_se: r(&cur, "frobenius_norm_se")?,
-        trace: r(&cur, "trace")?,
-        trace_se: r(&cur, "trace_se")?,
-        num_params: i64s(&cur, "num_params")?,
+    let d = num_params_of(path, &f)?;
+    let read_mode = |mode: BnMode| -> Result<CurvatureSummary> {
+        let Ok(cur) = f.group(curvature_group(mode)) else {
+            return Ok(CurvatureSummary::missing(d));
+        };
+        Ok(CurvatureSummary {
+            lambda_max: r(&cur, "lambda_max")?,
+            lambda_max_converged: u8s(&cur, "lambda_max_converged")?,
+            frobenius_norm: r(&cur, "frobenius_norm")?,
+            frobenius_norm_se: r(&cur, "frobenius_norm_se")?,
+            trace: r(&cur, "trace")?,
+            trace_se: r(&cur, "trace_se")?,
+            num_params: i64s(&cur, "num_params")?,
+        })
     };
+    let subset_check = match f.group("curvature_subset_check") {
+        Ok(g) => Some(SubsetCheck {
+            eval_samples: i64s(&g, "eval_samples")? as usize,
+            lambda_max: r(&g, "lambda_max")?,
+            frobenius_norm: r(&g, "frobenius_norm")?,
+        }),
+        Err(_) => None,
+    };
+    let norms = match f.group("norms") {
+        Ok(g) => {
+            let mut names = g.member_names().map_err(Error::hdf5(path, "/norms"))?;
+            names.sort();
+            names
+                .into_iter()
+                .map(|n| Ok((n.clone(), r(&g, &n)?)))
+                .collect::<Result<Vec<_>>>()?
+        }
+        Err(_) => Vec::new(),
+    };
+    let (curvature, curvature_batch) = (read_mode(BnMode::Eval)?, read_mode(BnMode::Batch)?);
     let stored_hash = h5::read_attr_str(path, &f, "content_sha256")?;
     let recomputed_hash = h5::content_hash(path, &f, &HASH_EXCLUDE, &HASH_ATTRS)?;
     Ok(ArtifactSummary {
@@ -387,9 +550,25 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         provenance,
         final_metrics,
         curvature,
+        curvature_batch,
+        subset_check,
+        norms,
         stored_hash,
         recomputed_hash,
     })
+}
+
+/// D, from the stored parameters' shapes (for summaries of runs without a curvature group).
+fn num_params_of(path: &Path, f: &hdf5::File) -> Result<i64> {
+    let g = f.group("params").map_err(Error::hdf5(path, "/params"))?;
+    let mut d = 0;
+    for n in g.member_names().map_err(Error::hdf5(path, "/params"))? {
+        if !n.contains("running_") {
+            let ds = g.dataset(&n).map_err(Error::hdf5(path, format!("/params/{n}")))?;
+            d += ds.size() as i64;
+        }
+    }
+    Ok(d)
 }
 
 /// Reads an artifact and fails unless its stored hash matches its content.

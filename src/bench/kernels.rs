@@ -227,7 +227,7 @@ pub fn run_suite(
     let n = suite.curvature_samples;
     let model = Mlp::new(MlpShape::fashion(w), model_seed, Kind::Float, device);
     let data = random_batch(n, model_seed + 7, device);
-    let obj = model_objective(&model, &data);
+    let obj = model_objective(&model, &data, crate::model::Mode::Eval);
     r.measure(format!("gradient/w{w}/s{n}"), n as f64, p, || {
         obj.gradient_at(&obj.params, false).map(|_| 1)
     })?;

@@ -13,7 +13,7 @@ use crate::config::{Claim, Experiment};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use crate::layout::Layout;
-use crate::metrics::{spearman, Metric, Row};
+use crate::metrics::{correlations, Metric, Row};
 use crate::repro::grid::{status, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,6 +103,14 @@ pub struct Golden {
     /// metric → the paper's claim about Spearman(x, metric).
     #[serde(default)]
     pub science: BTreeMap<String, Science>,
+    /// Runs below this final training accuracy are left out of the science bands (the profile's
+    /// `min_train_acc`); runs that diverged or missed their target training loss always are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_train_acc: Option<f64>,
+    /// SHA-256 over the resolved configs of the blessed runs. When a bless finds other configs,
+    /// every platform class's hashes are dropped, not just this one's: they cannot hold.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub configs_sha256: String,
     /// platform class → the devices (CPU or GPU models, from the artifacts' provenance) whose
     /// fresh runs produced exactly that class's hashes. `golden bless` adds a device when its
     /// hashes equal the recorded ones and starts the list afresh when they change.
@@ -111,12 +119,15 @@ pub struct Golden {
 }
 
 /// Metrics banded per grid point: accuracies absolutely, curvature relatively.
-pub const BANDED: [(Metric, bool); 5] = [
+pub const BANDED: [(Metric, bool); 8] = [
     (Metric::ValAcc, true),
     (Metric::TestAcc, true),
     (Metric::LambdaMax, false),
     (Metric::FrobeniusNorm, false),
     (Metric::Trace, false),
+    (Metric::LambdaMaxBatch, false),
+    (Metric::FrobeniusNormBatch, false),
+    (Metric::TraceBatch, false),
 ];
 
 /// One line of a check: what was compared and whether it held.
@@ -178,6 +189,8 @@ impl Golden {
             hashes: Default::default(),
             bands: Default::default(),
             science: Default::default(),
+            min_train_acc: None,
+            configs_sha256: String::new(),
             reproduced_on: Default::default(),
         }
     }
@@ -204,16 +217,33 @@ impl Golden {
     }
 
     /// A new golden built from a complete grid's artifacts: this platform class's hashes are
-    /// replaced (others kept), bands are re-centred on the new values with the kept widths, and
-    /// the science claims become `claims` (the experiment profile's).
+    /// replaced (others kept while the resolved configs are unchanged, dropped when they
+    /// changed), bands are re-centred on the new values with the kept widths, and the science
+    /// claims and exclusion threshold become the experiment profile's.
     pub fn bless(
         &self,
         runs: &[ArtifactSummary],
         grid_hash: &str,
         claims: &BTreeMap<String, Claim>,
+        min_train_acc: Option<f64>,
     ) -> Golden {
         let mut g = self.clone();
         g.science = claims.clone();
+        g.min_train_acc = min_train_acc;
+        let mut configs: Vec<(String, &str)> = runs
+            .iter()
+            .map(|s| (s.config.run_name(), s.config_toml.as_str()))
+            .collect();
+        configs.sort();
+        let text: String = configs
+            .iter()
+            .map(|(n, c)| format!("[{n}]\n{c}\n"))
+            .collect();
+        g.configs_sha256 = crate::files::sha256_hex(text.as_bytes());
+        if g.configs_sha256 != self.configs_sha256 {
+            g.hashes.clear();
+            g.reproduced_on.clear();
+        }
         if let Some(class) = runs
             .first()
             .and_then(|s| s.provenance.get("platform_class"))
@@ -223,10 +253,8 @@ impl Golden {
                 .map(|s| (s.config.run_name(), s.stored_hash.clone()))
                 .collect();
             h.insert(grid_key(&self.experiment), grid_hash.into());
-            let mut devices = match self.hashes.get(class) {
-                Some(old) if *old == h => {
-                    self.reproduced_on.get(class).cloned().unwrap_or_default()
-                }
+            let mut devices = match g.hashes.get(class) {
+                Some(old) if *old == h => g.reproduced_on.get(class).cloned().unwrap_or_default(),
                 _ => Vec::new(),
             };
             for d in runs.iter().filter_map(|s| s.provenance.get("device_name")) {
@@ -379,31 +407,30 @@ impl Golden {
         if !self.science.is_empty() {
             let rows: Vec<Row> = runs
                 .iter()
-                .map(|s| Row::from_summary(s, None, std::slice::from_ref(&self.x)))
-                .filter(|r| !r.diverged)
+                .map(|s| Row::from_summary(s, self.min_train_acc, std::slice::from_ref(&self.x)))
                 .collect();
-            let x: Vec<f64> = rows
-                .iter()
-                .map(|r| r.number(&self.x).unwrap_or(f64::NAN))
-                .collect();
-            for (metric, claim) in &self.science {
-                let Some(m) = Metric::parse(metric) else {
-                    return Err(Error::Invalid(format!(
-                        "golden science band for unknown metric '{metric}'"
-                    )));
-                };
-                let rho = spearman(&x, &rows.iter().map(|r| m.of(r)).collect::<Vec<_>>());
+            let left_out = rows.iter().filter(|r| !r.included()).count();
+            if left_out > 0 {
+                r.notes.push(format!(
+                    "{left_out} of {} runs excluded from the science bands (diverged, missed the target training loss, or below min_train_acc)",
+                    rows.len()
+                ));
+            }
+            if let Some(unknown) = self.science.keys().find(|m| Metric::parse(m).is_none()) {
+                return Err(Error::Invalid(format!(
+                    "golden science band for unknown metric '{unknown}'"
+                )));
+            }
+            let metrics: Vec<String> = self.science.keys().cloned().collect();
+            for (metric, t) in correlations(&rows, &self.x, &metrics) {
+                let claim = &self.science[&metric];
                 r.findings.push(Finding {
                     subject: format!("spearman({}, ·)", self.x),
-                    quantity: metric.clone(),
-                    expected: format!(
-                        "{}{}",
-                        if claim.sign < 0 { "≤ -" } else { "≥ +" },
-                        claim.min_abs
-                    ),
-                    got: format!("{rho:+.3}"),
-                    band: "sign".into(),
-                    ok: rho.is_finite() && rho * f64::from(claim.sign.signum()) >= claim.min_abs,
+                    quantity: metric,
+                    expected: claim.describe(),
+                    got: format!("{:+.3}, p {:.4}", t.rho, t.p_value),
+                    band: "claim".into(),
+                    ok: claim.holds(t.rho, t.p_value),
                 });
             }
         }
@@ -544,8 +571,8 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
     } else {
         (Golden::fresh(exp, profile), String::new())
     };
-    let claims = &exp.profile(profile)?.claims;
-    let new = old.bless(&runs, &grid_hash, claims);
+    let prof = exp.profile(profile)?;
+    let new = old.bless(&runs, &grid_hash, &prof.claims, prof.min_train_acc);
     let diff = line_diff(&old_text, &new.to_toml());
     if !diff.is_empty() {
         new.save(golden)?;

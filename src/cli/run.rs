@@ -95,6 +95,12 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
             .progress_chars("=> "),
     );
     bar.set_prefix(req.config.run_name());
+    let target = req
+        .config
+        .sgd
+        .target_train_loss
+        .map(|t| format!(" (target {t})"))
+        .unwrap_or_default();
     let summary = repro::execute(&req, |e| match e {
         RunEvent::Resumed {
             checkpoint,
@@ -111,7 +117,7 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
             let last = |v: &Vec<f64>| v.last().copied().unwrap_or(f64::NAN);
             bar.set_position(c.epoch.len() as u64);
             bar.set_message(format!(
-                "loss {:.4} train {:.3} val {:.3}",
+                "train loss {:.4}{target} acc {:.3} val {:.3}",
                 last(&c.train_loss),
                 last(&c.train_acc),
                 last(&c.val_acc)

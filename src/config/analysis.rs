@@ -27,13 +27,34 @@ pub struct Figure {
     pub colour: String,
 }
 
-/// A claim of the paper about one metric: Spearman(x, metric) has this sign and at least this
-/// magnitude. A profile's claims become the science bands of its golden file.
+/// A claim of the paper about one metric: Spearman(x, metric) over the included runs has this
+/// sign, at least this magnitude and, when `max_p` is given, a permutation p-value at most that.
+/// A profile's claims become the science bands of its golden file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
     pub sign: i8,
     pub min_abs: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p: Option<f64>,
+}
+
+impl Claim {
+    /// Whether a measured ρ and p satisfy the claim.
+    pub fn holds(&self, rho: f64, p: f64) -> bool {
+        rho.is_finite()
+            && rho * f64::from(self.sign.signum()) >= self.min_abs
+            && self.max_p.is_none_or(|m| p <= m)
+    }
+    /// "≤ -0.8, p ≤ 0.01".
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{}{}",
+            if self.sign < 0 { "≤ -" } else { "≥ +" },
+            self.min_abs,
+            self.max_p.map(|m| format!(", p ≤ {m}")).unwrap_or_default()
+        )
+    }
 }
 
 impl Default for Analysis {

@@ -52,8 +52,9 @@ pub struct Profile {
     pub overrides: Vec<Override>,
     /// Everything the points do not set.
     pub base: RunConfig,
-    /// Models below this final training accuracy are flagged (the paper kept only models that
-    /// reached ≈100 %).
+    /// Models whose final accuracy on the whole training subset is below this are excluded from
+    /// the analysis, the science bands and the figure's filled points (the paper kept only models
+    /// that reached ≈100 %).
     #[serde(default)]
     pub min_train_acc: Option<f64>,
     /// The paper's claims this profile is expected to show; `golden bless` writes them into the

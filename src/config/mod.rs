@@ -127,7 +127,14 @@ pub struct SgdConfig {
     pub lr: f64,
     /// Batch size S.
     pub batch_size: usize,
+    /// Epochs to train; with `target_train_loss`, the most epochs a run may take.
     pub epochs: usize,
+    /// Stop at the first epoch end where the loss of the whole training subset (BatchNorm in
+    /// eval mode) is at or below this value, so that minima are compared at equal training loss
+    /// (the paper, Sec. 2.2). Runs that use every epoch without reaching it record
+    /// `stop_reason = "epochs"` and are excluded from an experiment's analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_train_loss: Option<f64>,
     #[serde(default)]
     pub momentum: f64,
     #[serde(default)]
@@ -157,6 +164,43 @@ fn default_decay_factor() -> f64 {
     0.5
 }
 
+/// Which BatchNorm reading(s) of "the Hessian of the training loss" to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BnMode {
+    /// BatchNorm with its running averages: the network is the fixed function of θ it is used
+    /// as after training (PyHessian's convention). Every parameter is included.
+    #[default]
+    Eval,
+    /// BatchNorm with the evaluation subset's own statistics, as one batch: the loss SGD
+    /// minimised. Parameters the loss does not depend on in this mode (the biases feeding a
+    /// BatchNorm) are left out.
+    Batch,
+    /// Both, eval first.
+    Both,
+}
+
+impl BnMode {
+    pub fn is_eval(&self) -> bool {
+        *self == BnMode::Eval
+    }
+    /// The single modes this selection measures, in order.
+    pub fn modes(self) -> &'static [BnMode] {
+        match self {
+            BnMode::Eval => &[BnMode::Eval],
+            BnMode::Batch => &[BnMode::Batch],
+            BnMode::Both => &[BnMode::Eval, BnMode::Batch],
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BnMode::Eval => "eval",
+            BnMode::Batch => "batch",
+            BnMode::Both => "both",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CurvatureConfig {
@@ -180,6 +224,17 @@ pub struct CurvatureConfig {
     pub frobenius_probes: usize,
     /// Rademacher probes for Hutchinson's Tr(H) = E[zᵀHz].
     pub trace_probes: usize,
+    /// `eval` (default; left out of the stored config), `batch` or `both`.
+    #[serde(default, skip_serializing_if = "BnMode::is_eval")]
+    pub bn_mode: BnMode,
+    /// When > 0: λ_max and ‖H‖_F (eval mode) are measured a second time on this many samples
+    /// (a superset of the evaluation subset), to show how much the subset size biases them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub subset_check_samples: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_fd_eps() -> f64 {
@@ -293,6 +348,7 @@ impl RunConfig {
                 lr: 0.05,
                 batch_size: 128,
                 epochs: 5,
+                target_train_loss: None,
                 momentum: 0.0,
                 weight_decay: 0.0,
                 schedule: ScheduleKind::Constant,
@@ -309,6 +365,8 @@ impl RunConfig {
                 lambda_max_method: EigenMethod::Power,
                 frobenius_probes: 8,
                 trace_probes: 8,
+                bn_mode: BnMode::Eval,
+                subset_check_samples: 0,
             },
             seed: 0,
             threads: 1,
@@ -407,6 +465,14 @@ impl RunConfig {
         if s.epochs == 0 {
             return bad("sgd.epochs", "must be ≥ 1".into());
         }
+        if let Some(t) = s.target_train_loss {
+            if !(t.is_finite() && t > 0.0) {
+                return bad(
+                    "sgd.target_train_loss",
+                    format!("must be a loss > 0, got {t}"),
+                );
+            }
+        }
         if !(0.0..1.0).contains(&s.momentum) {
             return bad(
                 "sgd.momentum",
@@ -456,6 +522,20 @@ impl RunConfig {
                 format!(
                     "must be in 2..={} (the training set), got {}",
                     self.split.train, c.eval_samples
+                ),
+            );
+        }
+        if c.subset_check_samples != 0
+            && !(c.eval_samples < c.subset_check_samples
+                && c.subset_check_samples <= self.split.train)
+        {
+            return bad(
+                "curvature.subset_check_samples",
+                format!(
+                    "must be 0 (off) or in {}..={} (more than eval_samples, at most the training set), got {}",
+                    c.eval_samples + 1,
+                    self.split.train,
+                    c.subset_check_samples
                 ),
             );
         }

@@ -60,7 +60,7 @@ fn rel(a: f64, b: f64) -> f64 {
 #[test]
 fn small_mlp_estimates_match_the_exact_hessian() {
     let (model, data) = trained_small_model(Kind::Double);
-    let obj = model_objective(&model, &data);
+    let obj = model_objective(&model, &data, Mode::Eval);
     assert_eq!(obj.dim(), 183);
     let h = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
     let hm = full_hessian(&h);
@@ -146,7 +146,7 @@ fn finite_differences_agree_with_exact_hvp() {
     // ε_rel = 1e-4…1e-5 and 7e-11 at 1e-6), so the step is chosen below it, in float64, where
     // rounding allows it: agreement to 1e-6 relative.
     let (model, data) = trained_small_model(Kind::Double);
-    let obj = model_objective(&model, &data);
+    let obj = model_objective(&model, &data, Mode::Eval);
     let exact = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
     let fd = Hvp::new(&obj, HvpMethod::FiniteDifference, 1e-7).unwrap();
     let mut rng = Rng::new(4);
@@ -162,7 +162,7 @@ fn finite_differences_agree_with_exact_hvp() {
 #[test]
 fn hvp_is_symmetric() {
     let (model, data) = trained_small_model(Kind::Float);
-    let obj = model_objective(&model, &data);
+    let obj = model_objective(&model, &data, Mode::Eval);
     let h = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
     let mut rng = Rng::new(6);
     let mut r = || {

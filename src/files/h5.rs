@@ -44,13 +44,18 @@ pub fn group(path: &Path, parent: &Group, name: &str) -> Result<Group> {
         .map_err(Error::hdf5(path, name))
 }
 
+/// `value` as an HDF5 string (`object` names where it was to go, for the error).
+fn unicode(path: &Path, object: &str, value: &str) -> Result<VarLenUnicode> {
+    value.parse().map_err(|e| Error::Hdf5 {
+        path: path.to_path_buf(),
+        object: object.to_string(),
+        message: format!("string not storable: {e:?}"),
+    })
+}
+
 /// Writes a UTF-8 string attribute (h5py reads it as `str`).
 pub fn attr_str(path: &Path, loc: &Location, name: &str, value: &str) -> Result<()> {
-    let v: VarLenUnicode = value.parse().map_err(|e| Error::Hdf5 {
-        path: path.to_path_buf(),
-        object: format!("@{name}"),
-        message: format!("string not storable: {e:?}"),
-    })?;
+    let v = unicode(path, &format!("@{name}"), value)?;
     let a = loc
         .new_attr::<VarLenUnicode>()
         .create(name)
@@ -218,13 +223,20 @@ pub fn open(path: &Path) -> Result<hdf5::File> {
 pub fn strings(path: &Path, g: &Group, name: &str, v: &[String]) -> Result<()> {
     let v: Vec<VarLenUnicode> = v
         .iter()
-        .map(|s| {
-            s.parse().map_err(|e| Error::Hdf5 {
-                path: path.to_path_buf(),
-                object: name.to_string(),
-                message: format!("string not storable: {e:?}"),
-            })
-        })
+        .map(|s| unicode(path, name, s))
         .collect::<Result<_>>()?;
     vector(path, g, name, &v)
+}
+
+/// Reads a dataset written by [`strings`] (or [`text`], as one string).
+pub fn read_strings(path: &Path, g: &Group, name: &str) -> Result<Vec<String>> {
+    Ok(read_vec::<VarLenUnicode>(path, g, name)?
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect())
+}
+
+/// Writes one UTF-8 string as a scalar dataset (h5py: `f[name][()].decode()`).
+pub fn text(path: &Path, g: &Group, name: &str, value: &str) -> Result<()> {
+    scalar(path, g, name, unicode(path, name, value)?)
 }

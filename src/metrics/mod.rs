@@ -3,14 +3,18 @@
 //! use, Spearman correlations and the comparison of runs that share a value.
 mod stats;
 
-pub use stats::{equal_groups, spearman};
+pub use stats::{
+    equal_groups, mean_sd, rank_test, spearman, within_group_trend, RankTest, BOOTSTRAP,
+    PERMUTATIONS,
+};
 
 use crate::artifact::ArtifactSummary;
+use crate::train::StopReason;
 use crate::config::Analysis;
 use crate::error::{Error, Result};
-use std::fmt::Write as _;
 
-/// The metrics plotted and tested for the paper's trends, by stable name.
+/// The metrics plotted and tested for the paper's trends, by stable name (the same names as the
+/// table's columns and the golden files' bands).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
     LambdaMax,
@@ -19,16 +23,32 @@ pub enum Metric {
     ValAcc,
     TestAcc,
     TrainAcc,
+    TrainLoss,
+    LambdaMaxBatch,
+    FrobeniusNormBatch,
+    TraceBatch,
+    EtaLambdaMax,
+    EtaLambdaMaxBatch,
+    LambdaMaxSubsetCheck,
+    FrobeniusNormSubsetCheck,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 14] = [
         Metric::LambdaMax,
         Metric::FrobeniusNorm,
         Metric::Trace,
         Metric::ValAcc,
         Metric::TestAcc,
         Metric::TrainAcc,
+        Metric::TrainLoss,
+        Metric::LambdaMaxBatch,
+        Metric::FrobeniusNormBatch,
+        Metric::TraceBatch,
+        Metric::EtaLambdaMax,
+        Metric::EtaLambdaMaxBatch,
+        Metric::LambdaMaxSubsetCheck,
+        Metric::FrobeniusNormSubsetCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +59,14 @@ impl Metric {
             Metric::ValAcc => "val_acc",
             Metric::TestAcc => "test_acc",
             Metric::TrainAcc => "train_acc",
+            Metric::TrainLoss => "train_loss",
+            Metric::LambdaMaxBatch => "lambda_max_batch",
+            Metric::FrobeniusNormBatch => "frobenius_norm_batch",
+            Metric::TraceBatch => "trace_batch",
+            Metric::EtaLambdaMax => "eta_lambda_max",
+            Metric::EtaLambdaMaxBatch => "eta_lambda_max_batch",
+            Metric::LambdaMaxSubsetCheck => "lambda_max_subset_check",
+            Metric::FrobeniusNormSubsetCheck => "frobenius_norm_subset_check",
         }
     }
 
@@ -56,14 +84,34 @@ impl Metric {
         })
     }
 
+    /// Accuracies are compared absolutely, everything else relatively.
+    pub fn is_accuracy(self) -> bool {
+        matches!(self, Metric::ValAcc | Metric::TestAcc | Metric::TrainAcc)
+    }
+
     pub fn of(self, r: &Row) -> f64 {
+        r.metrics[self as usize]
+    }
+
+    /// This metric of an artifact (NaN where it was not measured).
+    fn from_summary(self, s: &ArtifactSummary) -> f64 {
+        let (f, e, b) = (&s.final_metrics, &s.curvature, &s.curvature_batch);
+        let check = s.subset_check.as_ref();
         match self {
-            Metric::LambdaMax => r.lambda_max,
-            Metric::FrobeniusNorm => r.frobenius_norm,
-            Metric::Trace => r.trace,
-            Metric::ValAcc => r.val_acc,
-            Metric::TestAcc => r.test_acc,
-            Metric::TrainAcc => r.train_acc,
+            Metric::LambdaMax => e.lambda_max,
+            Metric::FrobeniusNorm => e.frobenius_norm,
+            Metric::Trace => e.trace,
+            Metric::ValAcc => f.val_acc,
+            Metric::TestAcc => f.test_acc,
+            Metric::TrainAcc => f.train_acc,
+            Metric::TrainLoss => f.train_loss,
+            Metric::LambdaMaxBatch => b.lambda_max,
+            Metric::FrobeniusNormBatch => b.frobenius_norm,
+            Metric::TraceBatch => b.trace,
+            Metric::EtaLambdaMax => s.config.sgd.lr * e.lambda_max,
+            Metric::EtaLambdaMaxBatch => s.config.sgd.lr * b.lambda_max,
+            Metric::LambdaMaxSubsetCheck => check.map_or(f64::NAN, |c| c.lambda_max),
+            Metric::FrobeniusNormSubsetCheck => check.map_or(f64::NAN, |c| c.frobenius_norm),
         }
     }
 }
@@ -113,23 +161,46 @@ pub struct Row {
     pub batch_size: i64,
     pub eta_over_s: f64,
     pub seed: i64,
-    pub lambda_max: f64,
-    pub frobenius_norm: f64,
-    pub trace: f64,
-    pub train_acc: f64,
-    pub val_acc: f64,
-    pub test_acc: f64,
-    pub final_train_loss: f64,
+    /// Every [`Metric`], indexed by it.
+    pub metrics: [f64; Metric::ALL.len()],
+    pub epochs: i64,
+    pub stop_reason: String,
     pub diverged: bool,
-    /// Below the profile's `min_train_acc` (the paper kept only ≈100 % models).
-    pub flagged: bool,
+    /// Why the run is left out of the analysis (`None`: included): it diverged, it used every
+    /// epoch without reaching its target training loss, or its final training accuracy is below
+    /// the profile's `min_train_acc` (the paper kept only ≈100 % models).
+    pub excluded: Option<String>,
     pub content_sha256: String,
     /// The varied config fields asked for (dotted path, value), in order.
     pub fields: Vec<(String, Cell)>,
+    /// The final model's norms (`/norms` of the artifact).
+    pub norms: Vec<(String, f64)>,
 }
 
 /// The numeric columns every row has besides the metrics.
-const NUMERIC: [&str; 4] = ["lr", "batch_size", "eta_over_s", "seed"];
+const NUMERIC: [&str; 5] = ["lr", "batch_size", "eta_over_s", "seed", "epochs"];
+
+/// Why a run is excluded from an analysis, if it is (see [`Row::excluded`]).
+pub fn exclusion(s: &ArtifactSummary, min_train_acc: Option<f64>) -> Option<String> {
+    let f = &s.final_metrics;
+    if f.diverged {
+        return Some("diverged".into());
+    }
+    if let Some(t) = s.config.sgd.target_train_loss {
+        if f.stop_reason == StopReason::Epochs {
+            return Some(format!(
+                "train loss {:.4} > target {t} after {} epochs",
+                f.train_loss, f.epochs_completed
+            ));
+        }
+    }
+    match min_train_acc {
+        Some(m) if f.train_acc.is_nan() || f.train_acc < m => {
+            Some(format!("train accuracy {:.4} < {m}", f.train_acc))
+        }
+        _ => None,
+    }
+}
 
 impl Row {
     /// The row of an artifact; `fields` are the varied config fields to carry along.
@@ -142,30 +213,39 @@ impl Row {
             batch_size: c.sgd.batch_size as i64,
             eta_over_s: c.eta_over_s(),
             seed: c.seed as i64,
-            lambda_max: s.curvature.lambda_max,
-            frobenius_norm: s.curvature.frobenius_norm,
-            trace: s.curvature.trace,
-            train_acc: f.train_acc,
-            val_acc: f.val_acc,
-            test_acc: f.test_acc,
-            final_train_loss: f.train_loss,
+            metrics: Metric::ALL.map(|m| m.from_summary(s)),
+            epochs: f.epochs_completed,
+            stop_reason: f.stop_reason.as_str().into(),
             diverged: f.diverged,
-            flagged: min_train_acc.is_some_and(|m| f.train_acc.is_nan() || f.train_acc < m),
+            excluded: exclusion(s, min_train_acc),
             content_sha256: s.stored_hash.clone(),
             fields: fields
                 .iter()
                 .map(|k| (k.clone(), Cell::of(c.field(k))))
                 .collect(),
+            norms: s.norms.clone(),
         }
     }
 
-    /// A numeric column by name: lr, batch_size, eta_over_s, seed, a metric or a varied field.
+    pub fn included(&self) -> bool {
+        self.excluded.is_none()
+    }
+
+    /// The grid point this run is a seed of: its name without the `_seed<N>` suffix.
+    pub fn point(&self) -> &str {
+        let suffix = format!("_seed{}", self.seed);
+        self.name.strip_suffix(&suffix).unwrap_or(&self.name)
+    }
+
+    /// A numeric column by name: lr, batch_size, eta_over_s, seed, epochs, a metric or a varied
+    /// field.
     pub fn number(&self, column: &str) -> Option<f64> {
         match column {
             "lr" => Some(self.lr),
             "batch_size" => Some(self.batch_size as f64),
             "eta_over_s" => Some(self.eta_over_s),
             "seed" => Some(self.seed as f64),
+            "epochs" => Some(self.epochs as f64),
             _ => Metric::parse(column).map(|m| m.of(self)).or_else(|| {
                 self.fields
                     .iter()
@@ -224,59 +304,183 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
     Ok(())
 }
 
-/// Spearman correlation of `x` with each named metric, over the runs that did not diverge.
-pub fn correlations(rows: &[Row], x: &str, metrics: &[String]) -> Vec<(String, f64)> {
-    let ok: Vec<&Row> = rows.iter().filter(|r| !r.diverged).collect();
+/// The grid points of `rows` in first-seen order, and each row's index into them.
+pub fn point_index(rows: &[&Row]) -> (Vec<String>, Vec<usize>) {
+    let mut names: Vec<String> = Vec::new();
+    let idx = rows
+        .iter()
+        .map(|r| match names.iter().position(|n| n == r.point()) {
+            Some(i) => i,
+            None => {
+                names.push(r.point().to_string());
+                names.len() - 1
+            }
+        })
+        .collect();
+    (names, idx)
+}
+
+/// Spearman ρ of `x` with each named metric over the included runs, with a permutation p-value
+/// and a bootstrap interval that resamples seeds within each grid point.
+pub fn correlations(rows: &[Row], x: &str, metrics: &[String]) -> Vec<(String, RankTest)> {
+    let ok: Vec<&Row> = rows.iter().filter(|r| r.included()).collect();
+    let (_, strata) = point_index(&ok);
     let xs: Vec<f64> = ok.iter().map(|r| r.number(x).unwrap_or(f64::NAN)).collect();
     metrics
         .iter()
         .map(|m| {
             let ys: Vec<f64> = ok.iter().map(|r| r.number(m).unwrap_or(f64::NAN)).collect();
-            (m.clone(), spearman(&xs, &ys))
+            (m.clone(), rank_test(&xs, &ys, &strata, m))
         })
         .collect()
 }
 
-/// For each value of `x` shared by several runs: the relative spread (max−min)/mean of λ_max and
-/// ‖H‖_F and the absolute spread of validation accuracy, as a printed table ("" if none).
-pub fn equal_x_spread(rows: &[Row], x: &str) -> String {
-    let mut s = String::new();
-    let xs: Vec<f64> = rows
-        .iter()
-        .map(|r| r.number(x).unwrap_or(f64::NAN))
-        .collect();
-    let groups = equal_groups(&xs);
-    if groups.is_empty() {
-        return s;
-    }
-    let _ = writeln!(
-        s,
-        "{:>10}  {:>4}  {:>16}  {:>16}  {:>14}",
-        x, "runs", "lambda_max rel", "frob_norm rel", "val_acc abs"
-    );
-    for (value, idx) in groups {
-        let spread = |m: Metric, rel: bool| {
-            let v: Vec<f64> = idx.iter().map(|&i| m.of(&rows[i])).collect();
-            let (lo, hi) = v
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                    (a.min(x), b.max(x))
-                });
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            if rel {
-                (hi - lo) / mean
-            } else {
-                hi - lo
+/// One grid point over its seeds: the included runs' mean and standard deviation of each metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointStats {
+    pub point: String,
+    pub lr: f64,
+    pub batch_size: i64,
+    pub x: f64,
+    /// Runs of this point, and how many of them are included.
+    pub runs: usize,
+    pub included: usize,
+    /// (mean, sd) per metric, in the order asked for.
+    pub values: Vec<(f64, f64)>,
+}
+
+/// Per grid point, mean ± sd of `metrics` over the included seeds (first-seen point order).
+pub fn point_stats(rows: &[Row], x: &str, metrics: &[String]) -> Vec<PointStats> {
+    let all: Vec<&Row> = rows.iter().collect();
+    let (names, idx) = point_index(&all);
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(k, point)| {
+            let members: Vec<&Row> = (0..all.len()).filter(|&i| idx[i] == k).map(|i| all[i]).collect();
+            let ok: Vec<&&Row> = members.iter().filter(|r| r.included()).collect();
+            PointStats {
+                point,
+                lr: members[0].lr,
+                batch_size: members[0].batch_size,
+                x: members[0].number(x).unwrap_or(f64::NAN),
+                runs: members.len(),
+                included: ok.len(),
+                values: metrics
+                    .iter()
+                    .map(|m| {
+                        let v: Vec<f64> =
+                            ok.iter().map(|r| r.number(m).unwrap_or(f64::NAN)).collect();
+                        if v.is_empty() {
+                            (f64::NAN, f64::NAN)
+                        } else {
+                            mean_sd(&v)
+                        }
+                    })
+                    .collect(),
             }
-        };
-        let _ = writeln!(
-            s,
-            "{value:>10.3e}  {:>4}  {:>16.3}  {:>16.3}  {:>14.4}",
-            idx.len(),
-            spread(Metric::LambdaMax, true),
-            spread(Metric::FrobeniusNorm, true),
-            spread(Metric::ValAcc, false)
-        );
+        })
+        .collect()
+}
+
+/// The per-point table: mean ± sd over seeds of each metric, runs included / run.
+pub fn render_points(points: &[PointStats], x: &str, metrics: &[String]) -> String {
+    let mut s = format!("{:<20} {:>10} {:>5}", "point", x, "runs");
+    for m in metrics {
+        s += &format!(" {m:>22}");
     }
+    s.push('\n');
+    for p in points {
+        s += &format!(
+            "{:<20} {:>10.3e} {:>5}",
+            p.point,
+            p.x,
+            format!("{}/{}", p.included, p.runs)
+        );
+        for &(mean, sd) in &p.values {
+            let cell = if mean.abs() >= 100.0 {
+                format!("{mean:.1} ± {sd:.1}")
+            } else {
+                format!("{mean:.4} ± {sd:.4}")
+            };
+            s += &format!(" {cell:>22}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The equal-x analysis of one metric: within every group of included runs that share x and
+/// differ in batch size, Spearman(S, metric); their mean and its stratified permutation p-value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EqualX {
+    pub metric: String,
+    /// (x, runs, relative spread (max−min)/mean or absolute for accuracies, ρ with S).
+    pub groups: Vec<(f64, usize, f64, f64)>,
+    pub mean_rho: f64,
+    pub p_value: f64,
+}
+
+/// [`EqualX`] for each metric ([] when no two included runs share x).
+pub fn equal_x(rows: &[Row], x: &str, metrics: &[String]) -> Vec<EqualX> {
+    let ok: Vec<&Row> = rows.iter().filter(|r| r.included()).collect();
+    let xs: Vec<f64> = ok.iter().map(|r| r.number(x).unwrap_or(f64::NAN)).collect();
+    let groups: Vec<(f64, Vec<usize>)> = equal_groups(&xs)
+        .into_iter()
+        .filter(|(_, g)| g.iter().any(|&i| ok[i].batch_size != ok[g[0]].batch_size))
+        .collect();
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let sizes: Vec<f64> = ok.iter().map(|r| r.batch_size as f64).collect();
+    let index_lists: Vec<Vec<usize>> = groups.iter().map(|(_, g)| g.clone()).collect();
+    metrics
+        .iter()
+        .map(|m| {
+            let ys: Vec<f64> = ok.iter().map(|r| r.number(m).unwrap_or(f64::NAN)).collect();
+            let (per, mean_rho, p_value) = within_group_trend(&sizes, &ys, &index_lists, m);
+            let relative = !Metric::parse(m).is_some_and(Metric::is_accuracy);
+            EqualX {
+                metric: m.clone(),
+                groups: groups
+                    .iter()
+                    .zip(per)
+                    .map(|((value, g), rho)| {
+                        let v: Vec<f64> = g.iter().map(|&i| ys[i]).filter(|v| v.is_finite()).collect();
+                        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
+                        let spread = if relative { (hi - lo) / mean_sd(&v).0 } else { hi - lo };
+                        (*value, g.len(), spread, rho)
+                    })
+                    .collect(),
+                mean_rho,
+                p_value,
+            }
+        })
+        .collect()
+}
+
+/// The equal-x analysis as a printed table ("" if there is none).
+pub fn render_equal_x(analyses: &[EqualX], x: &str) -> String {
+    let Some(first) = analyses.first() else {
+        return String::new();
+    };
+    let mut s = format!("{x:>10}  {:>4}", "runs");
+    for a in analyses {
+        s += &format!("  {:>26}", format!("{} spread, ρ(S)", a.metric));
+    }
+    s.push('\n');
+    for (k, &(value, n, _, _)) in first.groups.iter().enumerate() {
+        s += &format!("{value:>10.3e}  {n:>4}");
+        for a in analyses {
+            let (_, _, spread, rho) = a.groups[k];
+            s += &format!("  {:>26}", format!("{spread:.3}, {rho:+.2}"));
+        }
+        s.push('\n');
+    }
+    s += &format!("{:>10}  {:>4}", "mean ρ(S)", "");
+    for a in analyses {
+        s += &format!("  {:>26}", format!("{:+.3} (p = {:.4})", a.mean_rho, a.p_value));
+    }
+    s.push('\n');
     s
 }

@@ -30,11 +30,13 @@ impl MlpShape {
     }
 }
 
-/// Whether BatchNorm uses batch statistics (and updates its running averages) or the running
-/// averages.
+/// How BatchNorm normalises: with the batch's statistics, updating the running averages
+/// (training), with the batch's statistics leaving them untouched (the training-mode loss as a
+/// pure function of θ, for curvature), or with the running averages (evaluation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Train,
+    Batch,
     Eval,
 }
 
@@ -130,7 +132,8 @@ impl Mlp {
 
     /// Forward pass with explicit parameters (same order as `params`), for finite-difference
     /// Hessian-vector products that evaluate the loss at perturbed parameters. In `Train` mode
-    /// the BatchNorm running averages are updated in place.
+    /// the BatchNorm running averages are updated in place; in `Batch` mode they are not read
+    /// or written.
     ///
     /// # Shapes
     /// `x`: `[n, input]` → logits `[n, classes]`.
@@ -139,13 +142,14 @@ impl Mlp {
         for i in 0..self.shape.hidden {
             let (w, b, g, beta) = (p[4 * i], p[4 * i + 1], p[4 * i + 2], p[4 * i + 3]);
             h = h.linear(w, Some(b));
+            let running = |k: usize| (mode != Mode::Batch).then_some(&self.buffers[k].1);
             h = Tensor::batch_norm(
                 &h,
                 Some(g),
                 Some(beta),
-                Some(&self.buffers[2 * i].1),
-                Some(&self.buffers[2 * i + 1].1),
-                mode == Mode::Train,
+                running(2 * i),
+                running(2 * i + 1),
+                mode != Mode::Eval,
                 BN_MOMENTUM,
                 BN_EPS,
                 false,
@@ -154,6 +158,13 @@ impl Mlp {
         }
         let o = 4 * self.shape.hidden;
         h.linear(p[o], Some(p[o + 1]))
+    }
+
+    /// The parameters the loss does not depend on when BatchNorm uses batch statistics: the
+    /// biases of the linear layers that feed a BatchNorm (it subtracts the batch mean, so a
+    /// constant shift cancels). Their gradient is zero in that mode and SGD never moves them.
+    pub fn flat_with_batch_statistics(&self) -> Vec<String> {
+        (1..=self.shape.hidden).map(|i| format!("l{i}.bias")).collect()
     }
 
     /// Every named tensor (parameters then buffers), as stored in artifacts.

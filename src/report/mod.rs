@@ -9,11 +9,12 @@ use crate::artifact::GRID_FORMAT;
 use crate::config::Analysis;
 use crate::error::Result;
 use crate::files::h5;
-use crate::metrics::{correlations, Cell, Row};
+use crate::metrics::{correlations, equal_x, point_stats, Cell, Metric, PointStats, Row};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The printed table: one line per run, varied fields after the run name.
+/// The printed table: one line per run, varied fields after the run name, excluded runs
+/// marked with the reason.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let fields: Vec<&String> = rows
@@ -26,16 +27,13 @@ pub fn table(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        " {:>11} {:>11} {:>11} {:>7} {:>7} {:>7}",
-        "lambda_max", "frob_norm", "trace", "train", "val", "test"
+        " {:>6} {:>11} {:>11} {:>11} {:>11} {:>8} {:>7} {:>7} {:>7}",
+        "epochs", "lambda_max", "frob_norm", "trace", "l_max_bat", "tr_loss", "train", "val", "test"
     );
     for r in rows {
-        let mark = if r.diverged {
-            " * diverged"
-        } else if r.flagged {
-            " ! below min train acc"
-        } else {
-            ""
+        let mark = match &r.excluded {
+            Some(why) => format!("  excluded: {why}"),
+            None => String::new(),
         };
         let _ = write!(
             s,
@@ -45,10 +43,19 @@ pub fn table(rows: &[Row]) -> String {
         for (_, c) in &r.fields {
             let _ = write!(s, " {:>12}", c.to_string());
         }
+        let m = |m: Metric| m.of(r);
         let _ = writeln!(
             s,
-            " {:>11.4} {:>11.4} {:>11.2} {:>7.4} {:>7.4} {:>7.4}{mark}",
-            r.lambda_max, r.frobenius_norm, r.trace, r.train_acc, r.val_acc, r.test_acc
+            " {:>6} {:>11.4} {:>11.4} {:>11.2} {:>11.4} {:>8.4} {:>7.4} {:>7.4} {:>7.4}{mark}",
+            r.epochs,
+            m(Metric::LambdaMax),
+            m(Metric::FrobeniusNorm),
+            m(Metric::Trace),
+            m(Metric::LambdaMaxBatch),
+            m(Metric::TrainLoss),
+            m(Metric::TrainAcc),
+            m(Metric::ValAcc),
+            m(Metric::TestAcc)
         );
     }
     s
@@ -101,16 +108,36 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
         };
         out.push((name, col));
     }
+    out.push(("epochs".into(), i(|r| r.epochs)));
+    out.push(("stop_reason".into(), t(|r| &r.stop_reason)));
+    for m in Metric::ALL {
+        out.push((
+            m.as_str().into(),
+            Column::F64(rows.iter().map(|r| m.of(r)).collect()),
+        ));
+    }
+    let norms: Vec<String> = rows
+        .first()
+        .map(|r| r.norms.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    for (k, name) in norms.into_iter().enumerate() {
+        let v = rows
+            .iter()
+            .map(|r| r.norms.get(k).map_or(f64::NAN, |n| n.1))
+            .collect();
+        out.push((format!("norm.{name}"), Column::F64(v)));
+    }
     out.extend([
-        ("lambda_max".into(), f(|r| r.lambda_max)),
-        ("frobenius_norm".into(), f(|r| r.frobenius_norm)),
-        ("trace".into(), f(|r| r.trace)),
-        ("train_acc".into(), f(|r| r.train_acc)),
-        ("val_acc".into(), f(|r| r.val_acc)),
-        ("test_acc".into(), f(|r| r.test_acc)),
-        ("final_train_loss".into(), f(|r| r.final_train_loss)),
         ("diverged".into(), b(|r| r.diverged)),
-        ("flagged".into(), b(|r| r.flagged)),
+        ("excluded".into(), b(|r| r.excluded.is_some())),
+        (
+            "exclusion".into(),
+            Column::Text(
+                rows.iter()
+                    .map(|r| r.excluded.clone().unwrap_or_default())
+                    .collect(),
+            ),
+        ),
         ("content_sha256".into(), t(|r| &r.content_sha256)),
     ]);
     out
@@ -146,8 +173,12 @@ pub fn write_grid_csv(path: &Path, rows: &[Row]) -> Result<()> {
 }
 
 /// Writes the table as HDF5: one 1-D dataset per column under `/grid` (pandas:
-/// `pd.DataFrame({k: f["grid"][k][()] for k in f["grid"]})`), plus the analysis' correlations
-/// under `/spearman`. Returns its content hash (also stored as the `content_sha256` attribute).
+/// `pd.DataFrame({k: f["grid"][k][()] for k in f["grid"]})`); the analysis' correlations over
+/// the included runs under `/spearman/<metric>` (ρ), `/spearman_p/<metric>` (permutation
+/// p-value) and `/spearman_ci/<metric>` (95 % bootstrap interval); per grid point the mean and sd
+/// over seeds under `/points` (`point`, `x`, `runs`, `included`, `<metric>_mean`, `<metric>_sd`);
+/// and, when asked, the equal-x analysis under `/equal_x/<metric>/{x,runs,spread,rho_s,mean_rho,
+/// p_value}`. Returns its content hash (also stored as the `content_sha256` attribute).
 pub fn write_grid_h5(
     path: &Path,
     experiment: &str,
@@ -168,9 +199,45 @@ pub fn write_grid_h5(
                 Column::Text(v) => h5::strings(p, &g, &name, &v)?,
             }
         }
-        let g = h5::group(p, f, "spearman")?;
-        for (m, rho) in correlations(rows, &analysis.x, &analysis.correlate) {
-            h5::scalar(p, &g, &m, rho)?;
+        let (rho, pv, ci) = (
+            h5::group(p, f, "spearman")?,
+            h5::group(p, f, "spearman_p")?,
+            h5::group(p, f, "spearman_ci")?,
+        );
+        for (m, t) in correlations(rows, &analysis.x, &analysis.correlate) {
+            h5::scalar(p, &rho, &m, t.rho)?;
+            h5::scalar(p, &pv, &m, t.p_value)?;
+            h5::vector(p, &ci, &m, &[t.ci.0, t.ci.1])?;
+        }
+        let g = h5::group(p, f, "points")?;
+        let points = point_stats(rows, &analysis.x, &analysis.correlate);
+        let names: Vec<String> = points.iter().map(|q| q.point.clone()).collect();
+        h5::strings(p, &g, "point", &names)?;
+        let col = |get: &dyn Fn(&PointStats) -> f64| points.iter().map(get).collect::<Vec<f64>>();
+        h5::vector(p, &g, "x", &col(&|q| q.x))?;
+        h5::vector(p, &g, "runs", &col(&|q| q.runs as f64))?;
+        h5::vector(p, &g, "included", &col(&|q| q.included as f64))?;
+        for (k, m) in analysis.correlate.iter().enumerate() {
+            h5::vector(p, &g, &format!("{m}_mean"), &col(&|q| q.values[k].0))?;
+            h5::vector(p, &g, &format!("{m}_sd"), &col(&|q| q.values[k].1))?;
+        }
+        if analysis.equal_x_spread {
+            let g = h5::group(p, f, "equal_x")?;
+            for e in equal_x(rows, &analysis.x, &analysis.correlate) {
+                let m = h5::group(p, &g, &e.metric)?;
+                let col = |k: usize| -> Vec<f64> {
+                    e.groups
+                        .iter()
+                        .map(|t| [t.0, t.1 as f64, t.2, t.3][k])
+                        .collect()
+                };
+                h5::vector(p, &m, "x", &col(0))?;
+                h5::vector(p, &m, "runs", &col(1))?;
+                h5::vector(p, &m, "spread", &col(2))?;
+                h5::vector(p, &m, "rho_s", &col(3))?;
+                h5::scalar(p, &m, "mean_rho", e.mean_rho)?;
+                h5::scalar(p, &m, "p_value", e.p_value)?;
+            }
         }
         let hash = h5::content_hash(p, f, &[], &[])?;
         h5::attr_str(p, f, "content_sha256", &hash)?;

@@ -124,13 +124,24 @@ where
                     .map_err(plot_err)?;
                 for (k, (label, members)) in groups.iter().enumerate() {
                     let color = Palette99::pick(k).to_rgba();
-                    let pts: Vec<(f64, f64)> = members
-                        .iter()
-                        .filter_map(|r| Some((r.number(&a.x)?, m.of(r))))
-                        .filter(|p| p.1.is_finite())
-                        .collect();
+                    let pts = |included: bool| -> Vec<(f64, f64)> {
+                        members
+                            .iter()
+                            .filter(|r| r.included() == included)
+                            .filter_map(|r| Some((r.number(&a.x)?, m.of(r))))
+                            .filter(|p| p.1.is_finite())
+                            .collect()
+                    };
+                    // Excluded runs are drawn hollow: visible, but not part of any statistic.
                     chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                        .draw_series(
+                            pts(false)
+                                .into_iter()
+                                .map(|p| Circle::new(p, 5, color.stroke_width(2))),
+                        )
+                        .map_err(plot_err)?;
+                    chart
+                        .draw_series(pts(true).into_iter().map(|p| Circle::new(p, 5, color.filled())))
                         .map_err(plot_err)?
                         .label(format!("{} = {label}", a.figure.colour))
                         .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
@@ -169,7 +180,8 @@ where
 }
 
 /// Writes `<dir>/<stem>.png` and `<dir>/<stem>.svg`: one panel per metric of the analysis'
-/// figure against its x, one colour per value of its colour column. Diverged runs are left out.
+/// figure against its x, one colour per value of its colour column. Diverged runs are left out;
+/// runs excluded from the analysis for another reason are drawn hollow.
 pub fn figure(dir: &Path, stem: &str, title: &str, rows: &[Row], a: &Analysis) -> Result<()> {
     register_font();
     let size = (500 * a.figure.panels.len().max(1) as u32, 500);

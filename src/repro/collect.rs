@@ -4,7 +4,9 @@
 use super::grid::{status, Status};
 use super::ReproPlan;
 use crate::error::Result;
-use crate::metrics::{correlations, equal_x_spread, Row};
+use crate::metrics::{
+    correlations, equal_x, point_stats, render_equal_x, render_points, RankTest, Row,
+};
 use crate::report;
 use std::path::PathBuf;
 
@@ -14,11 +16,13 @@ pub struct Collected {
     pub rows: Vec<Row>,
     /// "<point> (why)" for each point without a verified artifact.
     pub missing: Vec<String>,
-    /// (metric, Spearman ρ with the analysis' x).
-    pub correlations: Vec<(String, f64)>,
+    /// (metric, Spearman ρ with the analysis' x over the included runs, with p and interval).
+    pub correlations: Vec<(String, RankTest)>,
     /// The printed table.
     pub table: String,
-    /// The equal-x spread table ("" when no two runs share x or the analysis does not ask).
+    /// Mean ± sd over seeds per grid point, printed.
+    pub points: String,
+    /// The equal-x analysis, printed ("" when no two runs share x or the analysis does not ask).
     pub spread: String,
     /// The content hash of `<experiment>.h5`.
     pub grid_hash: String,
@@ -38,12 +42,44 @@ impl Collected {
         for m in &self.missing {
             s += &format!("MISSING {m}\n");
         }
-        s += &format!("Spearman rank correlation with {x}:\n");
-        for (m, rho) in &self.correlations {
-            s += &format!("  {m:<15} {rho:+.3}\n");
+        let excluded: Vec<&Row> = self.rows.iter().filter(|r| !r.included()).collect();
+        if !excluded.is_empty() {
+            s += &format!(
+                "Excluded from every statistic below ({} of {} runs):\n",
+                excluded.len(),
+                self.rows.len()
+            );
+            for r in excluded {
+                s += &format!("  {:<24} {}\n", r.name, r.excluded.as_deref().unwrap_or(""));
+            }
+        }
+        s += &format!("\nPer grid point, mean ± sd over included seeds:\n{}", self.points);
+        s += &format!(
+            "\nSpearman rank correlation with {x} (included runs; p: {} permutations, two-sided; \
+             95 % interval: {} bootstrap resamples of seeds within points):\n",
+            crate::metrics::PERMUTATIONS,
+            crate::metrics::BOOTSTRAP
+        );
+        s += &format!(
+            "  {:<28} {:>7} {:>18} {:>9} {:>4}\n",
+            "metric", "rho", "95 % interval", "p", "n"
+        );
+        for (m, t) in &self.correlations {
+            s += &format!(
+                "  {m:<28} {:>+7.3} {:>18} {:>9.4} {:>4}\n",
+                t.rho,
+                format!("[{:+.3}, {:+.3}]", t.ci.0, t.ci.1),
+                t.p_value,
+                t.n
+            );
         }
         if !self.spread.is_empty() {
-            s += &format!("\nSpread among runs with equal {x}:\n{}\n", self.spread);
+            s += &format!(
+                "\nRuns with equal {x}: spread ((max−min)/mean; accuracies max−min) and Spearman \
+                 ρ with S inside each group; mean ρ(S) with a permutation p-value (S shuffled \
+                 within groups):\n{}\n",
+                self.spread
+            );
         }
         s += &format!("{experiment}.h5 content_sha256 {}\n", self.grid_hash);
         let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
@@ -81,14 +117,28 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
         }
     );
     report::figure(&plan.out, &exp.name, &title, &rows, a)?;
+    // Wide tables are printed four metrics at a time.
+    let chunks: Vec<&[String]> = a.correlate.chunks(4).collect();
+    let points = chunks
+        .iter()
+        .map(|m| render_points(&point_stats(&rows, &a.x, m), &a.x, m))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spread = if a.equal_x_spread {
+        chunks
+            .iter()
+            .map(|m| render_equal_x(&equal_x(&rows, &a.x, m), &a.x))
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        String::new()
+    };
     Ok(Collected {
         table: report::table(&rows),
         correlations: correlations(&rows, &a.x, &a.correlate),
-        spread: if a.equal_x_spread {
-            equal_x_spread(&rows, &a.x)
-        } else {
-            String::new()
-        },
+        points,
+        spread,
         files: vec![h5, csv, plan.output("png"), plan.output("svg")],
         rows,
         missing,

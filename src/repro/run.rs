@@ -100,20 +100,21 @@ pub fn run_one(
     let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
     let trained = train::train(&model, &split, &cfg.sgd, cfg.seed, resume, on_epoch)?;
     let (test_loss, test_acc) = train::evaluate(&model, &split.test);
-    let (val_loss, val_acc) = train::evaluate(&model, &split.val);
     let c = &trained.curves;
     let last = |v: &Vec<f64>| v.last().copied().unwrap_or(f64::NAN);
     let final_metrics = FinalMetrics {
         train_loss: last(&c.train_loss),
         train_acc: last(&c.train_acc),
-        val_loss,
-        val_acc,
+        val_loss: last(&c.val_loss),
+        val_acc: last(&c.val_acc),
         test_loss,
         test_acc,
-        diverged: trained.diverged,
+        diverged: trained.diverged(),
         epochs_completed: c.epoch.len() as i64,
+        steps: trained.steps,
+        stop_reason: trained.stop,
     };
-    let curvature = if trained.diverged {
+    let curvature = if trained.diverged() {
         None
     } else {
         Some(curvature::measure(
@@ -246,9 +247,7 @@ pub fn execute(req: &RunRequest, mut on: impl FnMut(RunEvent)) -> Result<Artifac
     let mut saved = Instant::now();
     let rec = run_one(cfg, &data, &req.caps, resume.as_ref(), |e| {
         on(RunEvent::Epoch(e.curves));
-        if !e.diverged
-            && e.curves.epoch.len() < cfg.sgd.epochs
-            && saved.elapsed() >= req.checkpoint_every
+        if e.stop.is_none() && saved.elapsed() >= req.checkpoint_every
         {
             artifact::save_checkpoint(&ckpt, &e.checkpoint()?, &config_toml, &class)?;
             saved = Instant::now();

@@ -15,12 +15,15 @@ use crate::model::{loss_and_accuracy, Mlp, Mode};
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
-/// Per-epoch measurements. Train loss/accuracy are the averages over the epoch's minibatches
-/// (BatchNorm in train mode, as the optimiser saw them); validation uses BatchNorm's running
-/// averages (eval mode).
+/// Per-epoch measurements. `minibatch_*` are the averages over the epoch's minibatches
+/// (BatchNorm in train mode, as the optimiser saw them, the model changing along the way);
+/// `train_*` and `val_*` are the model at the epoch's end on the whole training and validation
+/// subsets with BatchNorm's running averages (eval mode).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Curves {
     pub epoch: Vec<i64>,
+    pub minibatch_loss: Vec<f64>,
+    pub minibatch_acc: Vec<f64>,
     pub train_loss: Vec<f64>,
     pub train_acc: Vec<f64>,
     pub val_loss: Vec<f64>,
@@ -31,11 +34,54 @@ pub struct Curves {
     pub wall_time_s: Vec<f64>,
 }
 
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The whole-training-set loss reached `sgd.target_train_loss`.
+    TargetLoss,
+    /// All `sgd.epochs` epochs ran (with a target: the target was not reached).
+    Epochs,
+    /// A loss became NaN or infinite (the paper's `*`).
+    Diverged,
+}
+
+impl StopReason {
+    pub const ALL: [StopReason; 3] = [
+        StopReason::TargetLoss,
+        StopReason::Epochs,
+        StopReason::Diverged,
+    ];
+    /// The name stored in artifacts (`/final/stop_reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::TargetLoss => "target_loss",
+            StopReason::Epochs => "epochs",
+            StopReason::Diverged => "diverged",
+        }
+    }
+    pub fn parse(s: &str) -> Option<StopReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trained {
     pub curves: Curves,
-    /// The loss became NaN or infinite; training stopped at that epoch (the paper's `*`).
-    pub diverged: bool,
+    pub stop: StopReason,
+    /// SGD steps taken over all epochs.
+    pub steps: i64,
+}
+
+impl Trained {
+    pub fn diverged(&self) -> bool {
+        self.stop == StopReason::Diverged
+    }
+}
+
+/// SGD steps the epochs of `curves` took on `n` training samples (the last partial batch of
+/// each epoch is dropped).
+pub fn steps_taken(curves: &Curves, n: usize) -> i64 {
+    curves.batch_size.iter().map(|&s| n as i64 / s).sum()
 }
 
 /// Evaluation chunk: bounds memory for large validation/test sets.
@@ -125,8 +171,8 @@ impl Sgd {
 /// What `on_epoch` sees at the end of each epoch.
 pub struct EpochEnd<'a> {
     pub curves: &'a Curves,
-    /// The loss became NaN or infinite in this epoch; training stops after it.
-    pub diverged: bool,
+    /// Why training stops after this epoch; `None` while it goes on.
+    pub stop: Option<StopReason>,
     rng: &'a Rng,
     model: &'a Mlp,
     sgd: &'a Sgd,
@@ -139,9 +185,11 @@ impl EpochEnd<'_> {
     }
 }
 
-/// Trains `model` in place on `split.train` for `cfg.epochs` epochs, from scratch or from
-/// `resume` (a [`Checkpoint`] of the same config and platform). `on_epoch` is called after each
-/// epoch (for progress display and checkpoints); an error from it stops training.
+/// Trains `model` in place on `split.train` for `cfg.epochs` epochs, or until the loss on the
+/// whole training subset (eval mode, measured at every epoch end) is at or below
+/// `cfg.target_train_loss`, from scratch or from `resume` (a [`Checkpoint`] of the same config
+/// and platform). `on_epoch` is called after each epoch (for progress display and checkpoints);
+/// an error from it stops training.
 pub fn train(
     model: &Mlp,
     split: &Split,
@@ -160,8 +208,11 @@ pub fn train(
     // Wall time continues from the checkpoint's (it is outside the content hash).
     let offset_s = curves.wall_time_s.last().copied().unwrap_or(0.0);
     let start = Instant::now();
-    let mut diverged = false;
+    let mut stop = stop_after(&curves, cfg);
     for epoch in curves.epoch.len()..cfg.epochs {
+        if stop.is_some() {
+            break;
+        }
         let s = batch_size_at(cfg, epoch);
         // Drop the last partial batch: every step sees exactly S samples, so the gradient
         // noise is set by η/S and BatchNorm never sees a batch of one.
@@ -185,10 +236,15 @@ pub fn train(
                 .to_kind(Kind::Double)
                 .sum(Kind::Double);
         }
-        let train_loss = loss_sum.double_value(&[]) / steps as f64;
-        let train_acc = correct.double_value(&[]) / (steps * s) as f64;
+        let (train_loss, train_acc) = evaluate(model, &split.train);
         let (val_loss, val_acc) = evaluate(model, &split.val);
         curves.epoch.push(epoch as i64 + 1);
+        curves
+            .minibatch_loss
+            .push(loss_sum.double_value(&[]) / steps as f64);
+        curves
+            .minibatch_acc
+            .push(correct.double_value(&[]) / (steps * s) as f64);
         curves.train_loss.push(train_loss);
         curves.train_acc.push(train_acc);
         curves.val_loss.push(val_loss);
@@ -198,19 +254,46 @@ pub fn train(
         curves
             .wall_time_s
             .push(offset_s + start.elapsed().as_secs_f64());
-        diverged = !train_loss.is_finite() || !val_loss.is_finite();
+        stop = stop_after(&curves, cfg);
         on_epoch(&EpochEnd {
             curves: &curves,
-            diverged,
+            stop,
             rng: &rng,
             model,
             sgd: &sgd,
         })?;
-        if diverged {
-            break;
-        }
     }
-    Ok(Trained { curves, diverged })
+    Ok(Trained {
+        steps: steps_taken(&curves, n),
+        stop: stop.unwrap_or(StopReason::Epochs),
+        curves,
+    })
+}
+
+/// Whether training stops after the epochs in `curves`: a loss is not finite, the target
+/// training loss is reached, or every epoch has run.
+fn stop_after(curves: &Curves, cfg: &SgdConfig) -> Option<StopReason> {
+    let last = |v: &[f64]| v.last().copied();
+    let done = curves.epoch.len();
+    let losses = [
+        last(&curves.minibatch_loss),
+        last(&curves.train_loss),
+        last(&curves.val_loss),
+    ];
+    if done == 0 {
+        None
+    } else if losses.iter().any(|l| l.is_some_and(|l| !l.is_finite())) {
+        Some(StopReason::Diverged)
+    } else if cfg
+        .target_train_loss
+        .is_some_and(|t| last(&curves.train_loss).is_some_and(|l| l <= t))
+    {
+        Some(StopReason::TargetLoss)
+    } else if done >= cfg.epochs {
+        Some(StopReason::Epochs)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
