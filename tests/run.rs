@@ -36,6 +36,67 @@ fn hash_of(r: &Run) -> String {
     common::artifact_hash(&r.stdout())
 }
 
+/// `/curves/train_loss` and `/final/{stop_reason,epochs_completed}` of an artifact.
+fn stopping(path: &Path) -> (Vec<f64>, String, i64) {
+    use three_factors::files::h5;
+    let f = h5::open(path).unwrap();
+    let curves = f.group("curves").unwrap();
+    let fin = f.group("final").unwrap();
+    (
+        h5::read_vec(path, &curves, "train_loss").unwrap(),
+        h5::read_strings(path, &fin, "stop_reason")
+            .unwrap()
+            .join(""),
+        h5::read_vec::<i64>(path, &fin, "epochs_completed").unwrap()[0],
+    )
+}
+
+/// With a target training loss a run stops at the first epoch whose loss on the whole training
+/// subset is at or below it, with the same curve up to there as a run without a target; a target
+/// it never reaches uses every epoch and records that.
+#[test]
+fn a_run_stops_at_the_first_epoch_at_or_below_its_target_training_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    small(tmp.path(), &["--epochs", "6", "--out", "free.h5"]).expect(0);
+    let (free, reason, epochs) = stopping(&tmp.path().join("free.h5"));
+    assert_eq!((reason.as_str(), epochs, free.len()), ("epochs", 6, 6));
+    // A target between the best loss of epochs 1–2 and the loss of a later epoch.
+    let best2 = free[0].min(free[1]);
+    let k = (2..6)
+        .find(|&k| free[k] < best2)
+        .unwrap_or_else(|| panic!("loss never improved on epochs 1-2: {free:?}"));
+    let target = (best2 + free[k]) / 2.0;
+    let want = free.iter().position(|&l| l <= target).unwrap() + 1;
+    let t = target.to_string();
+    small(
+        tmp.path(),
+        &["--epochs", "6", "--target-train-loss", &t, "--out", "t.h5"],
+    )
+    .expect(0);
+    let (curve, reason, epochs) = stopping(&tmp.path().join("t.h5"));
+    assert_eq!((reason.as_str(), epochs), ("target_loss", want as i64));
+    assert_eq!(curve, free[..want].to_vec());
+    let r = small(
+        tmp.path(),
+        &[
+            "--epochs",
+            "3",
+            "--target-train-loss",
+            "1e-9",
+            "--out",
+            "cap.h5",
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("stopped         epochs after 3 epochs"),
+        "{}",
+        r.stdout()
+    );
+    let (_, reason, epochs) = stopping(&tmp.path().join("cap.h5"));
+    assert_eq!((reason.as_str(), epochs), ("epochs", 3));
+}
+
 #[test]
 fn same_command_in_two_processes_gives_the_same_hash_and_another_seed_does_not() {
     let tmp = tempfile::tempdir().unwrap();
@@ -249,8 +310,11 @@ fn killed_run_leaves_no_file_under_the_final_name() {
 
 /// A long run killed mid-training resumes from its checkpoint and ends with the same content
 /// hash as the run that was never interrupted (momentum buffers, BatchNorm statistics and the
-/// batch order all continue exactly). A checkpoint of another configuration, or a corrupt one,
+/// batch order all continue exactly), stopping at the same epoch of its target training loss. A checkpoint of another configuration, or a corrupt one,
 /// is reported and ignored; a finished run leaves no checkpoint behind.
+/// Reached by the resume test's run after well over 10 of its 40 epochs (measured: see the test).
+const TARGET: &str = "0.05";
+
 #[test]
 fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     let tmp = tempfile::tempdir().unwrap();
@@ -261,6 +325,8 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
         "40",
         "--momentum",
         "0.9",
+        "--target-train-loss",
+        TARGET,
         "--checkpoint-secs",
         "0",
     ];
@@ -282,6 +348,9 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     let whole = go(&args("whole.h5"));
     whole.expect(0);
     assert!(!tmp.path().join("whole.h5.ckpt").exists());
+    let (_, reason, stopped_at) = stopping(&tmp.path().join("whole.h5"));
+    assert_eq!(reason, "target_loss", "the target {TARGET} is reached");
+    assert!(stopped_at >= 10, "stopped after {stopped_at} epochs");
 
     let mut child = std::process::Command::new(common::bin())
         .current_dir(tmp.path())
@@ -314,7 +383,10 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
         .trim()
         .parse()
         .unwrap();
-    assert!((1..40).contains(&epoch), "resumed after epoch {epoch}");
+    assert!(
+        (1..stopped_at as usize).contains(&epoch),
+        "resumed after epoch {epoch}"
+    );
     assert_eq!(hash_of(&resumed), hash_of(&whole));
     assert!(!ckpt.exists(), "the checkpoint outlived the artifact");
 

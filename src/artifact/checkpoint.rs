@@ -5,7 +5,7 @@
 //! is written.
 //!
 //! ```text
-//! @format = "three-factors-checkpoint/1"   @config_toml   @platform_class
+//! @format = "three-factors-checkpoint/2"   @config_toml   @platform_class
 //! /rng[4]  /curves/*  /model/<name>  /velocity/<name>
 //! ```
 use super::{read_curves, write_curves};
@@ -15,7 +15,7 @@ use crate::model::NamedValues;
 use crate::train::Checkpoint;
 use std::path::{Path, PathBuf};
 
-const FORMAT: &str = "three-factors-checkpoint/1";
+const FORMAT: &str = "three-factors-checkpoint/2";
 
 /// Where the checkpoint of the artifact `artifact` lives: the same path with `.ckpt` appended
 /// (not `.h5`, so folder scans for artifacts never pick it up).

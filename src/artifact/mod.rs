@@ -25,8 +25,8 @@ mod checkpoint;
 
 pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 
-use crate::config::RunConfig;
 use crate::config::BnMode;
+use crate::config::RunConfig;
 use crate::curvature::{Curvature, Measured, SubsetCheck};
 use crate::error::{Error, Result};
 use crate::files::h5;
@@ -564,7 +564,9 @@ fn num_params_of(path: &Path, f: &hdf5::File) -> Result<i64> {
     let mut d = 0;
     for n in g.member_names().map_err(Error::hdf5(path, "/params"))? {
         if !n.contains("running_") {
-            let ds = g.dataset(&n).map_err(Error::hdf5(path, format!("/params/{n}")))?;
+            let ds = g
+                .dataset(&n)
+                .map_err(Error::hdf5(path, format!("/params/{n}")))?;
             d += ds.size() as i64;
         }
     }

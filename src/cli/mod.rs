@@ -78,7 +78,7 @@ pub struct RunArgs {
     #[arg(long, requires = "profile", conflicts_with_all = [
         "lr", "batch_size", "epochs", "seed", "momentum", "weight_decay", "schedule",
         "cycle_epochs", "width", "train_samples", "val_samples", "test_samples", "eval_samples",
-        "hvp", "threads", "device",
+        "hvp", "threads", "device", "target_train_loss", "bn_mode",
     ])]
     pub point: Option<String>,
     /// The experiment file that `--profile` refers to (default: experiments/fig3.toml).
@@ -119,6 +119,14 @@ pub struct RunArgs {
     /// exact or finite_difference.
     #[arg(long)]
     pub hvp: Option<String>,
+    /// Stop at the first epoch whose loss on the whole training subset (eval mode) is at or below
+    /// this; `--epochs` becomes the cap.
+    #[arg(long)]
+    pub target_train_loss: Option<f64>,
+    /// BatchNorm reading of the Hessian: eval (running averages), batch (the evaluation
+    /// subset's own statistics) or both.
+    #[arg(long, value_parser = ["eval", "batch", "both"])]
+    pub bn_mode: Option<String>,
     #[arg(long)]
     pub threads: Option<usize>,
     /// cpu, cuda or cuda:N.

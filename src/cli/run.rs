@@ -60,6 +60,17 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
             .parse()
             .map_err(|e: String| Error::config("--schedule", "sgd.schedule", e))?;
     }
+    if a.target_train_loss.is_some() {
+        c.sgd.target_train_loss = a.target_train_loss;
+    }
+    if let Some(m) = &a.bn_mode {
+        c.curvature.bn_mode =
+            toml::Value::String(m.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::config("--bn-mode", "curvature.bn_mode", e.to_string())
+                })?;
+    }
     if let Some(h) = &a.hvp {
         c.curvature.hvp = h
             .parse()

@@ -93,7 +93,10 @@ pub fn included(model: &Mlp, mode: Mode) -> Vec<usize> {
 pub fn model_objective<'a>(model: &'a Mlp, data: &'a Subset, mode: Mode) -> Objective<'a> {
     let keep = included(model, mode);
     Objective {
-        params: keep.iter().map(|&i| model.params[i].1.shallow_clone()).collect(),
+        params: keep
+            .iter()
+            .map(|&i| model.params[i].1.shallow_clone())
+            .collect(),
         loss: Box::new(move |p| {
             let mut all: Vec<&tch::Tensor> = model.params.iter().map(|(_, t)| t).collect();
             for (k, &i) in keep.iter().enumerate() {

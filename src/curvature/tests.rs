@@ -219,3 +219,112 @@ fn quadratic_with_known_hessian() {
         f.standard_error
     );
 }
+
+/// The full Hessian of `obj`'s loss built column by column by differentiating each component of
+/// the gradient again (independent of [`Hvp`]).
+fn hessian_by_autograd(obj: &Objective) -> Tensor {
+    let loss = (obj.loss)(&obj.params.iter().collect::<Vec<_>>());
+    let g = flatten(&Tensor::run_backward(&[&loss], &obj.params, true, true));
+    let rows: Vec<Tensor> = (0..obj.dim())
+        .map(|i| {
+            flatten(&Tensor::run_backward(
+                &[&g.get(i)],
+                &obj.params,
+                true,
+                false,
+            ))
+        })
+        .collect();
+    Tensor::stack(&rows, 0)
+}
+
+#[test]
+fn batch_mode_hessian_matches_the_training_mode_hessian_and_leaves_out_flat_biases() {
+    let (model, data) = trained_small_model(Kind::Double);
+    let buffers: Vec<Tensor> = model.buffers.iter().map(|(_, t)| t.copy()).collect();
+    let obj = model_objective(&model, &data, Mode::Batch);
+    // 183 parameters minus the three pre-BatchNorm biases of width 6.
+    assert_eq!(obj.dim(), 183 - 18);
+    // The training-mode loss (batch statistics) written out directly, over all parameters.
+    let full = Objective {
+        params: model.param_tensors(),
+        loss: Box::new(|p| {
+            let h = model.forward_with(p, &data.x, Mode::Batch);
+            cross_entropy(&h, &data.y)
+        }),
+    };
+    let hf = hessian_by_autograd(&full);
+    // The left-out biases: zero gradient and zero Hessian rows in this mode.
+    let keep = included(&model, Mode::Batch);
+    let names: Vec<&str> = (0..model.params.len())
+        .filter(|i| !keep.contains(i))
+        .map(|i| model.params[i].0.as_str())
+        .collect();
+    assert_eq!(names, ["l1.bias", "l2.bias", "l3.bias"]);
+    let loss = (full.loss)(&full.params.iter().collect::<Vec<_>>());
+    let grads = Tensor::run_backward(&[&loss], &full.params, false, false);
+    for i in (0..model.params.len()).filter(|i| !keep.contains(i)) {
+        let g = grads[i].abs().max().double_value(&[]);
+        assert!(g < 1e-12, "{}: |grad| {g}", model.params[i].0);
+    }
+    // The Hessian restricted to the included parameters equals what Hvp gives, column by column.
+    let offsets: Vec<i64> = model
+        .params
+        .iter()
+        .scan(0, |o, (_, t)| {
+            let start = *o;
+            *o += t.numel() as i64;
+            Some(start)
+        })
+        .collect();
+    let idx: Vec<i64> = keep
+        .iter()
+        .flat_map(|&i| offsets[i]..offsets[i] + model.params[i].1.numel() as i64)
+        .collect();
+    let idx = Tensor::from_slice(&idx);
+    let reference = hf.index_select(0, &idx).index_select(1, &idx);
+    let h = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
+    let hm = full_hessian(&h);
+    let err = (&hm - &reference).abs().max().double_value(&[]);
+    let scale = reference.abs().max().double_value(&[]);
+    assert!(
+        err < 1e-9 * scale,
+        "max |H_hvp − H_autograd| = {err} (scale {scale})"
+    );
+    let lambda = reference.linalg_eigvalsh("L").max().double_value(&[]);
+    let l = lanczos(&h, &mut Rng::new(1), 1e-10, 150).unwrap();
+    assert!(
+        rel(l.lambda_max, lambda) < 1e-8,
+        "{} vs {lambda}",
+        l.lambda_max
+    );
+    // Batch mode never touches the running averages.
+    for ((name, t), before) in model.buffers.iter().zip(&buffers) {
+        assert!(t.equal(before), "{name} changed");
+    }
+}
+
+#[test]
+fn measure_records_both_modes_and_what_each_includes() {
+    let (model, data) = trained_small_model(Kind::Double);
+    let mut cfg = crate::config::RunConfig::adhoc().curvature;
+    cfg.eval_samples = 128;
+    cfg.bn_mode = crate::config::BnMode::Both;
+    cfg.subset_check_samples = 256;
+    let m = measure(&model, &data, &cfg, 0).unwrap();
+    let modes: Vec<_> = m.modes.iter().map(|c| c.bn_mode).collect();
+    assert_eq!(
+        modes,
+        [crate::config::BnMode::Eval, crate::config::BnMode::Batch]
+    );
+    let (e, b) = (&m.modes[0], &m.modes[1]);
+    assert!(e.excluded.is_empty());
+    assert_eq!(e.parameters.len(), model.params.len());
+    assert_eq!(b.excluded, ["l1.bias", "l2.bias", "l3.bias"]);
+    assert_eq!((e.num_params, b.num_params), (183, 165));
+    assert!(e.lambda_max.lambda_max.is_finite() && b.lambda_max.lambda_max.is_finite());
+    assert_ne!(e.lambda_max.lambda_max, b.lambda_max.lambda_max);
+    let c = m.subset_check.unwrap();
+    assert_eq!(c.eval_samples, 256);
+    assert!(c.lambda_max.is_finite() && c.frobenius_norm.is_finite());
+}

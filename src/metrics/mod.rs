@@ -9,9 +9,9 @@ pub use stats::{
 };
 
 use crate::artifact::ArtifactSummary;
-use crate::train::StopReason;
 use crate::config::Analysis;
 use crate::error::{Error, Result};
+use crate::train::StopReason;
 
 /// The metrics plotted and tested for the paper's trends, by stable name (the same names as the
 /// table's columns and the golden files' bands).
@@ -357,7 +357,10 @@ pub fn point_stats(rows: &[Row], x: &str, metrics: &[String]) -> Vec<PointStats>
         .into_iter()
         .enumerate()
         .map(|(k, point)| {
-            let members: Vec<&Row> = (0..all.len()).filter(|&i| idx[i] == k).map(|i| all[i]).collect();
+            let members: Vec<&Row> = (0..all.len())
+                .filter(|&i| idx[i] == k)
+                .map(|i| all[i])
+                .collect();
             let ok: Vec<&&Row> = members.iter().filter(|r| r.included()).collect();
             PointStats {
                 point,
@@ -446,9 +449,18 @@ pub fn equal_x(rows: &[Row], x: &str, metrics: &[String]) -> Vec<EqualX> {
                     .iter()
                     .zip(per)
                     .map(|((value, g), rho)| {
-                        let v: Vec<f64> = g.iter().map(|&i| ys[i]).filter(|v| v.is_finite()).collect();
-                        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
-                        let spread = if relative { (hi - lo) / mean_sd(&v).0 } else { hi - lo };
+                        let v: Vec<f64> =
+                            g.iter().map(|&i| ys[i]).filter(|v| v.is_finite()).collect();
+                        let (lo, hi) = v
+                            .iter()
+                            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
+                                (a.min(y), b.max(y))
+                            });
+                        let spread = if relative {
+                            (hi - lo) / mean_sd(&v).0
+                        } else {
+                            hi - lo
+                        };
                         (*value, g.len(), spread, rho)
                     })
                     .collect(),
@@ -479,8 +491,90 @@ pub fn render_equal_x(analyses: &[EqualX], x: &str) -> String {
     }
     s += &format!("{:>10}  {:>4}", "mean ρ(S)", "");
     for a in analyses {
-        s += &format!("  {:>26}", format!("{:+.3} (p = {:.4})", a.mean_rho, a.p_value));
+        s += &format!(
+            "  {:>26}",
+            format!("{:+.3} (p = {:.4})", a.mean_rho, a.p_value)
+        );
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(lr: f64, s: i64, seed: i64, lambda: f64, excluded: Option<&str>) -> Row {
+        let mut metrics = [f64::NAN; Metric::ALL.len()];
+        metrics[Metric::LambdaMax as usize] = lambda;
+        metrics[Metric::ValAcc as usize] = 0.8 + lr;
+        Row {
+            name: format!("lr{lr}_bs{s}_seed{seed}"),
+            lr,
+            batch_size: s,
+            eta_over_s: lr / s as f64,
+            seed,
+            metrics,
+            epochs: 10,
+            stop_reason: "target_loss".into(),
+            diverged: false,
+            excluded: excluded.map(String::from),
+            content_sha256: String::new(),
+            fields: Vec::new(),
+            norms: Vec::new(),
+        }
+    }
+
+    /// Three seeds at each of four points with λ_max falling in η/S, plus excluded runs whose
+    /// values would reverse every trend: the statistics are those of the included runs alone.
+    #[test]
+    fn excluded_runs_change_no_statistic() {
+        let mut rows = Vec::new();
+        for (k, (lr, s)) in [(0.1, 25), (0.1, 50), (0.05, 25), (0.05, 100)]
+            .iter()
+            .enumerate()
+        {
+            for seed in 0..3 {
+                rows.push(row(
+                    *lr,
+                    *s,
+                    seed,
+                    100.0 * (k as f64 + 1.0) + seed as f64,
+                    None,
+                ));
+            }
+        }
+        let clean = rows.clone();
+        rows.push(row(
+            0.1,
+            25,
+            3,
+            1e6,
+            Some("train loss 0.3 > target 0.05 after 60 epochs"),
+        ));
+        rows.push(row(0.05, 100, 3, 1e-6, Some("diverged")));
+        let metrics = ["lambda_max".to_string(), "val_acc".to_string()];
+        assert_eq!(
+            correlations(&rows, "eta_over_s", &metrics),
+            correlations(&clean, "eta_over_s", &metrics)
+        );
+        let c = correlations(&clean, "eta_over_s", &metrics);
+        assert!(c[0].1.rho < -0.9 && c[0].1.n == 12, "{:?}", c[0]);
+        let e = equal_x(&clean, "eta_over_s", &metrics);
+        assert_eq!(e[0].groups.len(), 1, "0.1/50 = 0.05/25");
+        assert_eq!(equal_x(&rows, "eta_over_s", &metrics), e);
+        let p = point_stats(&rows, "eta_over_s", &metrics);
+        assert_eq!(
+            (p[0].point.as_str(), p[0].runs, p[0].included),
+            ("lr0.1_bs25", 4, 3)
+        );
+        assert_eq!(p[0].values[0], (101.0, 1.0));
+        assert_eq!(
+            p.iter().map(|q| q.values.clone()).collect::<Vec<_>>(),
+            point_stats(&clean, "eta_over_s", &metrics)
+                .iter()
+                .map(|q| q.values.clone())
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -186,11 +186,7 @@ pub fn within_group_trend(
             hits += 1;
         }
     }
-    (
-        per,
-        observed,
-        (1 + hits) as f64 / (1 + PERMUTATIONS) as f64,
-    )
+    (per, observed, (1 + hits) as f64 / (1 + PERMUTATIONS) as f64)
 }
 
 /// Mean and sample standard deviation of the finite values (sd NaN with fewer than two).

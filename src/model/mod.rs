@@ -164,7 +164,9 @@ impl Mlp {
     /// biases of the linear layers that feed a BatchNorm (it subtracts the batch mean, so a
     /// constant shift cancels). Their gradient is zero in that mode and SGD never moves them.
     pub fn flat_with_batch_statistics(&self) -> Vec<String> {
-        (1..=self.shape.hidden).map(|i| format!("l{i}.bias")).collect()
+        (1..=self.shape.hidden)
+            .map(|i| format!("l{i}.bias"))
+            .collect()
     }
 
     /// Every named tensor (parameters then buffers), as stored in artifacts.

@@ -28,7 +28,15 @@ pub fn table(rows: &[Row]) -> String {
     let _ = writeln!(
         s,
         " {:>6} {:>11} {:>11} {:>11} {:>11} {:>8} {:>7} {:>7} {:>7}",
-        "epochs", "lambda_max", "frob_norm", "trace", "l_max_bat", "tr_loss", "train", "val", "test"
+        "epochs",
+        "lambda_max",
+        "frob_norm",
+        "trace",
+        "l_max_bat",
+        "tr_loss",
+        "train",
+        "val",
+        "test"
     );
     for r in rows {
         let mark = match &r.excluded {

@@ -141,7 +141,11 @@ where
                         )
                         .map_err(plot_err)?;
                     chart
-                        .draw_series(pts(true).into_iter().map(|p| Circle::new(p, 5, color.filled())))
+                        .draw_series(
+                            pts(true)
+                                .into_iter()
+                                .map(|p| Circle::new(p, 5, color.filled())),
+                        )
                         .map_err(plot_err)?
                         .label(format!("{} = {label}", a.figure.colour))
                         .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));

@@ -5,7 +5,7 @@ use super::grid::{status, Status};
 use super::ReproPlan;
 use crate::error::Result;
 use crate::metrics::{
-    correlations, equal_x, point_stats, render_equal_x, render_points, RankTest, Row,
+    correlations, equal_x, point_stats, render_equal_x, render_points, Metric, RankTest, Row,
 };
 use crate::report;
 use std::path::PathBuf;
@@ -53,7 +53,10 @@ impl Collected {
                 s += &format!("  {:<24} {}\n", r.name, r.excluded.as_deref().unwrap_or(""));
             }
         }
-        s += &format!("\nPer grid point, mean ± sd over included seeds:\n{}", self.points);
+        s += &format!(
+            "\nPer grid point, mean ± sd over included seeds:\n{}",
+            self.points
+        );
         s += &format!(
             "\nSpearman rank correlation with {x} (included runs; p: {} permutations, two-sided; \
              95 % interval: {} bootstrap resamples of seeds within points):\n",
@@ -72,6 +75,30 @@ impl Collected {
                 t.p_value,
                 t.n
             );
+        }
+        let checks: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| Metric::LambdaMaxSubsetCheck.of(r).is_finite())
+            .collect();
+        if !checks.is_empty() {
+            s += "\nSubset-size check (eval mode; the larger subset contains the smaller):\n";
+            for r in checks {
+                let change = |m: Metric, c: Metric| {
+                    format!(
+                        "{:.4} -> {:.4} ({:+.1} %)",
+                        m.of(r),
+                        c.of(r),
+                        100.0 * (c.of(r) / m.of(r) - 1.0)
+                    )
+                };
+                s += &format!(
+                    "  {:<24} lambda_max {}  frobenius_norm {}\n",
+                    r.name,
+                    change(Metric::LambdaMax, Metric::LambdaMaxSubsetCheck),
+                    change(Metric::FrobeniusNorm, Metric::FrobeniusNormSubsetCheck)
+                );
+            }
         }
         if !self.spread.is_empty() {
             s += &format!(

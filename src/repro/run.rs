@@ -247,8 +247,7 @@ pub fn execute(req: &RunRequest, mut on: impl FnMut(RunEvent)) -> Result<Artifac
     let mut saved = Instant::now();
     let rec = run_one(cfg, &data, &req.caps, resume.as_ref(), |e| {
         on(RunEvent::Epoch(e.curves));
-        if e.stop.is_none() && saved.elapsed() >= req.checkpoint_every
-        {
+        if e.stop.is_none() && saved.elapsed() >= req.checkpoint_every {
             artifact::save_checkpoint(&ckpt, &e.checkpoint()?, &config_toml, &class)?;
             saved = Instant::now();
         }
