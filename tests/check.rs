@@ -259,5 +259,9 @@ fn bless_shows_the_diff_and_is_the_only_writer() {
     let blessed = load_golden(&g);
     assert_eq!(blessed.hashes.keys().collect::<Vec<_>>(), [&class]);
     assert_eq!(blessed.configs_sha256, committed.configs_sha256);
-    assert!(r.stdout().contains(&format!("- [hashes.\"{fake}\"]")), "{}", r.stdout());
+    assert!(
+        r.stdout().contains(&format!("- [hashes.\"{fake}\"]")),
+        "{}",
+        r.stdout()
+    );
 }

@@ -190,7 +190,7 @@ fn repro_list_names_each_experiment_with_its_profiles_and_work() {
         "fig3  (",
         "tiny  (",
         "smoke       4 points",
-        "quick      16 points",
+        "quick      48 points",
         "t           4 points",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");

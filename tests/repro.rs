@@ -37,7 +37,7 @@ fn smoke_grid_reproduces_across_processes_and_passes_the_golden_gate() {
         &["a", "--golden", &repo("golden/fig3/smoke.toml")],
     );
     c.expect(0);
-    assert!(c.stdout().contains("PASS: 29 checks"), "{}", c.stdout());
+    assert!(c.stdout().contains("PASS: 41 checks"), "{}", c.stdout());
 }
 
 /// `fig3.csv` holds the same table as `fig3.h5`'s `/grid`: same columns, same rows, same values.
@@ -57,19 +57,19 @@ fn csv_matches_grid_h5(dir: &Path) {
     for (i, name) in header.iter().enumerate() {
         let ds = grid.dataset(name).unwrap();
         let want: Vec<String> = match *name {
-            "run" | "content_sha256" => ds
+            "run" | "content_sha256" | "stop_reason" | "exclusion" => ds
                 .read_raw::<hdf5::types::VarLenUnicode>()
                 .unwrap()
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            "batch_size" | "seed" => ds
+            "batch_size" | "seed" | "epochs" => ds
                 .read_raw::<i64>()
                 .unwrap()
                 .iter()
                 .map(i64::to_string)
                 .collect(),
-            "diverged" | "flagged" => ds
+            "diverged" | "excluded" => ds
                 .read_raw::<u8>()
                 .unwrap()
                 .iter()

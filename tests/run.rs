@@ -308,13 +308,15 @@ fn killed_run_leaves_no_file_under_the_final_name() {
     assert!(!tmp.path().join("k.h5").exists());
 }
 
+/// Reached by the resume test's run at epoch 28 of its 40 (measured: the same run without a
+/// target has train loss 0.105 at epoch 27 of 40, 0.095 at 28).
+const TARGET: &str = "0.1";
+
 /// A long run killed mid-training resumes from its checkpoint and ends with the same content
 /// hash as the run that was never interrupted (momentum buffers, BatchNorm statistics and the
-/// batch order all continue exactly), stopping at the same epoch of its target training loss. A checkpoint of another configuration, or a corrupt one,
-/// is reported and ignored; a finished run leaves no checkpoint behind.
-/// Reached by the resume test's run after well over 10 of its 40 epochs (measured: see the test).
-const TARGET: &str = "0.05";
-
+/// batch order all continue exactly), stopping at the same epoch of its target training loss.
+/// A checkpoint of another configuration, or a corrupt one, is reported and ignored; a finished
+/// run leaves no checkpoint behind.
 #[test]
 fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     let tmp = tempfile::tempdir().unwrap();

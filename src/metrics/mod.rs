@@ -94,7 +94,7 @@ impl Metric {
     }
 
     /// This metric of an artifact (NaN where it was not measured).
-    fn from_summary(self, s: &ArtifactSummary) -> f64 {
+    fn of_summary(self, s: &ArtifactSummary) -> f64 {
         let (f, e, b) = (&s.final_metrics, &s.curvature, &s.curvature_batch);
         let check = s.subset_check.as_ref();
         match self {
@@ -213,7 +213,7 @@ impl Row {
             batch_size: c.sgd.batch_size as i64,
             eta_over_s: c.eta_over_s(),
             seed: c.seed as i64,
-            metrics: Metric::ALL.map(|m| m.from_summary(s)),
+            metrics: Metric::ALL.map(|m| m.of_summary(s)),
             epochs: f.epochs_completed,
             stop_reason: f.stop_reason.as_str().into(),
             diverged: f.diverged,

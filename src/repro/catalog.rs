@@ -13,8 +13,11 @@ use std::path::PathBuf;
 pub struct ProfileWork {
     pub profile: String,
     pub points: usize,
-    /// Σ training samples × epochs over the points.
+    /// Σ training samples × epochs over the points (with a target training loss, its epoch cap:
+    /// an upper bound).
     pub sample_epochs: f64,
+    /// Some point stops at a target training loss, so the work is at most what is shown.
+    pub capped: bool,
     /// Σ FLOPs of every SGD step (forward and backward), curvature not included.
     pub train_flops: f64,
     /// Training time on one core of this machine at the rate the benchmark history measured,
@@ -45,11 +48,15 @@ impl Entry {
                 None => "no bench history of this CPU".into(),
             };
             s += &format!(
-                "  {:<8} {:>4} points  {:>10.3e} sample-epochs  {:>8.1} TFLOP  {time}\n",
+                "  {:<8} {:>4} points  {:>11} sample-epochs  {:>9} TFLOP  {time}\n",
                 w.profile,
                 w.points,
-                w.sample_epochs,
-                w.train_flops / 1e12
+                format!("{}{:.3e}", if w.capped { "≤" } else { "" }, w.sample_epochs),
+                format!(
+                    "{}{:.1}",
+                    if w.capped { "≤" } else { "" },
+                    w.train_flops / 1e12
+                )
             );
         }
         s
@@ -99,6 +106,7 @@ fn work(e: &Experiment, profile: &str, runs: &[history::Run]) -> Result<ProfileW
         sample_epochs: 0.0,
         train_flops: 0.0,
         estimate: None,
+        capped: false,
     };
     let mut seconds = Some((0.0, String::new()));
     for p in &points {
@@ -106,6 +114,7 @@ fn work(e: &Experiment, profile: &str, runs: &[history::Run]) -> Result<ProfileW
         let steps = c.sgd.epochs as f64 * c.split.train.div_ceil(c.sgd.batch_size) as f64;
         let flops = steps * step_flops(c.width, c.sgd.batch_size);
         w.sample_epochs += (c.split.train * c.sgd.epochs) as f64;
+        w.capped |= c.sgd.target_train_loss.is_some();
         w.train_flops += flops;
         seconds = match (seconds, step_rate(runs, c.width, c.sgd.batch_size)) {
             (Some((t, _)), Some((rate, from))) => Some((t + flops / rate, from)),
