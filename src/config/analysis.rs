@@ -11,7 +11,8 @@ pub struct Analysis {
     pub x: String,
     /// Draw x on a log axis.
     pub log_x: bool,
-    /// Metrics whose Spearman rank correlation with x is computed, printed and stored
+    /// Metrics (or the final model's `norm.<tensor>` columns) whose Spearman rank correlation
+    /// with x is computed, printed and stored
     /// (`/spearman/<metric>` in `<experiment>.h5`).
     pub correlate: Vec<String>,
     /// Report the spread of the curvature and accuracy among runs that share the same x.

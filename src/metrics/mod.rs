@@ -31,10 +31,11 @@ pub enum Metric {
     EtaLambdaMaxBatch,
     LambdaMaxSubsetCheck,
     FrobeniusNormSubsetCheck,
+    LambdaMaxWeightScaled,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::LambdaMax,
         Metric::FrobeniusNorm,
         Metric::Trace,
@@ -49,6 +50,7 @@ impl Metric {
         Metric::EtaLambdaMaxBatch,
         Metric::LambdaMaxSubsetCheck,
         Metric::FrobeniusNormSubsetCheck,
+        Metric::LambdaMaxWeightScaled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Metric {
             Metric::EtaLambdaMaxBatch => "eta_lambda_max_batch",
             Metric::LambdaMaxSubsetCheck => "lambda_max_subset_check",
             Metric::FrobeniusNormSubsetCheck => "frobenius_norm_subset_check",
+            Metric::LambdaMaxWeightScaled => "lambda_max_weight_scaled",
         }
     }
 
@@ -112,8 +115,29 @@ impl Metric {
             Metric::EtaLambdaMaxBatch => s.config.sgd.lr * b.lambda_max,
             Metric::LambdaMaxSubsetCheck => check.map_or(f64::NAN, |c| c.lambda_max),
             Metric::FrobeniusNormSubsetCheck => check.map_or(f64::NAN, |c| c.frobenius_norm),
+            Metric::LambdaMaxWeightScaled => e.lambda_max * pre_bn_weight_norm2(&s.norms),
         }
     }
+}
+
+/// Σ‖W_l‖² over the linear layers that feed a BatchNorm (all but the last `l<i>.weight`). The
+/// loss is unchanged when those weights are scaled by c, and the curvature along them scales as
+/// 1/c², so λ_max times this is unchanged by such a rescaling: a trend that survives in it is not
+/// weight-norm growth alone. NaN without norms.
+pub fn pre_bn_weight_norm2(norms: &[(String, f64)]) -> f64 {
+    let mut layers: Vec<(usize, f64)> = norms
+        .iter()
+        .filter_map(|(n, v)| {
+            let i = n.strip_prefix('l')?.strip_suffix(".weight")?.parse().ok()?;
+            Some((i, *v))
+        })
+        .collect();
+    layers.sort_by_key(|l| l.0);
+    layers.pop();
+    if layers.is_empty() {
+        return f64::NAN;
+    }
+    layers.iter().map(|(_, v)| v * v).sum()
 }
 
 /// The value of a varied config field in a row.
@@ -246,12 +270,18 @@ impl Row {
             "eta_over_s" => Some(self.eta_over_s),
             "seed" => Some(self.seed as f64),
             "epochs" => Some(self.epochs as f64),
-            _ => Metric::parse(column).map(|m| m.of(self)).or_else(|| {
-                self.fields
-                    .iter()
-                    .find(|(k, _)| k == column)
-                    .and_then(|(_, c)| c.number())
-            }),
+            _ => Metric::parse(column)
+                .map(|m| m.of(self))
+                .or_else(|| {
+                    self.fields
+                        .iter()
+                        .find(|(k, _)| k == column)
+                        .and_then(|(_, c)| c.number())
+                })
+                .or_else(|| {
+                    let name = column.strip_prefix("norm.")?;
+                    self.norms.iter().find(|(k, _)| k == name).map(|n| n.1)
+                }),
         }
     }
 
@@ -291,6 +321,9 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
         );
     }
     for m in a.correlate.iter().chain(&a.figure.panels) {
+        if m.starts_with("norm.") && a.correlate.contains(m) {
+            continue;
+        }
         if let Err(e) = Metric::named(m) {
             return bad("correlate / figure.panels", e);
         }
@@ -523,6 +556,18 @@ mod tests {
             fields: Vec::new(),
             norms: Vec::new(),
         }
+    }
+
+    #[test]
+    fn weight_scale_uses_the_layers_that_feed_a_batchnorm() {
+        let norms: Vec<(String, f64)> =
+            [("bn1.weight", 7.0), ("l2.weight", 4.0), ("l1.weight", 3.0)]
+                .into_iter()
+                .chain([("l4.weight", 100.0), ("l3.weight", 1.0)])
+                .map(|(n, v)| (n.to_string(), v))
+                .collect();
+        assert_eq!(pre_bn_weight_norm2(&norms), 26.0);
+        assert!(pre_bn_weight_norm2(&[]).is_nan());
     }
 
     /// Three seeds at each of four points with λ_max falling in η/S, plus excluded runs whose
