@@ -131,8 +131,9 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
     let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows)?;
     let csv = plan.output("csv");
     report::write_grid_csv(&csv, &rows)?;
+    let excluded = rows.iter().filter(|r| !r.included() && !r.diverged).count();
     let title = format!(
-        "{} / {}: {} of {} points{}",
+        "{} / {}: {} of {} points{}{}",
         exp.name,
         plan.profile,
         rows.len(),
@@ -141,6 +142,11 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
             String::new()
         } else {
             format!(" ({} missing)", missing.len())
+        },
+        if excluded == 0 {
+            String::new()
+        } else {
+            format!(", {excluded} excluded (hollow)")
         }
     );
     report::figure(&plan.out, &exp.name, &title, &rows, a)?;
