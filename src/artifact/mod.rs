@@ -297,6 +297,17 @@ pub fn norms(params: &[crate::model::NamedValues]) -> Vec<(String, f64)> {
     out
 }
 
+/// The names under `/norms` for a model with `hidden` BatchNorm layers.
+pub fn norm_names(hidden: usize) -> Vec<String> {
+    let mut v: Vec<String> = (1..=hidden + 1).map(|i| format!("l{i}.weight")).collect();
+    for i in 1..=hidden {
+        v.push(format!("bn{i}.weight"));
+        v.push(format!("bn{i}.running_std"));
+    }
+    v.sort();
+    v
+}
+
 /// D: the number of trainable parameters among `params` (BatchNorm buffers excluded).
 fn num_params(params: &[crate::model::NamedValues]) -> i64 {
     params
@@ -458,7 +469,13 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
     if format != FORMAT {
         return Err(Error::NotAnArtifact {
             path: path.to_path_buf(),
-            reason: format!("format is '{format}', expected '{FORMAT}'"),
+            reason: if format.starts_with("three-factors-run/") {
+                format!(
+                    "format is '{format}', expected '{FORMAT}': written by an older version; run it again (`repro` re-runs such points)"
+                )
+            } else {
+                format!("format is '{format}', expected '{FORMAT}'")
+            },
         });
     }
     let config_toml = h5::read_attr_str(path, &f, "config_toml")?;

@@ -45,6 +45,11 @@ pub struct Band {
     /// Allowed |got − expected| / |expected|.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rel: Option<f64>,
+    /// Allowed factor: got / expected within [1/ratio, ratio] (same sign). For quantities that
+    /// vary multiplicatively, where a relative band wide enough for seed-to-seed spread could
+    /// never catch a drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
 }
 
 impl Band {
@@ -53,12 +58,17 @@ impl Band {
         got.is_finite() == self.expected.is_finite()
             && (!got.is_finite()
                 || self.abs.is_none_or(|a| d <= a)
-                    && self.rel.is_none_or(|r| d <= r * self.expected.abs()))
+                    && self.rel.is_none_or(|r| d <= r * self.expected.abs())
+                    && self.ratio.is_none_or(|r| {
+                        let q = got / self.expected;
+                        (got == self.expected) || (q.is_finite() && q >= 1.0 / r && q <= r)
+                    }))
     }
     pub fn describe(&self) -> String {
-        match (self.abs, self.rel) {
-            (Some(a), _) => format!("±{a}"),
-            (None, Some(r)) => format!("±{}%", r * 100.0),
+        match (self.abs, self.rel, self.ratio) {
+            (Some(a), _, _) => format!("±{a}"),
+            (None, Some(r), _) => format!("±{}%", r * 100.0),
+            (None, None, Some(r)) => format!("×/÷{r}"),
             _ => "exact".into(),
         }
     }
@@ -69,7 +79,8 @@ impl Band {
 #[serde(deny_unknown_fields)]
 pub struct Widths {
     pub accuracy_abs: f64,
-    pub curvature_rel: f64,
+    /// Curvature bands are factors: got / expected within [1/ratio, ratio].
+    pub curvature_ratio: f64,
     pub justification: String,
 }
 
@@ -79,7 +90,7 @@ impl Default for Widths {
     fn default() -> Self {
         Widths {
             accuracy_abs: 0.02,
-            curvature_rel: 0.25,
+            curvature_ratio: 1.5,
             justification: "default widths; replace with measured seed-to-seed spread".into(),
         }
     }
@@ -272,17 +283,18 @@ impl Golden {
                 let bands = BANDED
                     .iter()
                     .map(|&(m, absolute)| {
-                        let (abs, rel) = if absolute {
+                        let (abs, ratio) = if absolute {
                             (Some(self.widths.accuracy_abs), None)
                         } else {
-                            (None, Some(self.widths.curvature_rel))
+                            (None, Some(self.widths.curvature_ratio))
                         };
                         (
                             m.as_str().to_string(),
                             Band {
                                 expected: m.of(&row),
                                 abs,
-                                rel,
+                                rel: None,
+                                ratio,
                             },
                         )
                     })

@@ -539,6 +539,12 @@ impl RunConfig {
                 ),
             );
         }
+        if c.subset_check_samples != 0 && c.bn_mode == BnMode::Batch {
+            return bad(
+                "curvature.subset_check_samples",
+                "the subset check measures eval mode; set curvature.bn_mode to \"eval\" or \"both\"".into(),
+            );
+        }
         if c.power_tol.is_nan() || c.power_tol <= 0.0 || c.power_max_iters == 0 {
             return bad(
                 "curvature.power_tol",

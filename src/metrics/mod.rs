@@ -31,7 +31,7 @@ pub enum Metric {
     EtaLambdaMaxBatch,
     LambdaMaxSubsetCheck,
     FrobeniusNormSubsetCheck,
-    LambdaMaxWeightScaled,
+    LambdaMaxBatchWeightScaled,
 }
 
 impl Metric {
@@ -50,7 +50,7 @@ impl Metric {
         Metric::EtaLambdaMaxBatch,
         Metric::LambdaMaxSubsetCheck,
         Metric::FrobeniusNormSubsetCheck,
-        Metric::LambdaMaxWeightScaled,
+        Metric::LambdaMaxBatchWeightScaled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,7 +69,7 @@ impl Metric {
             Metric::EtaLambdaMaxBatch => "eta_lambda_max_batch",
             Metric::LambdaMaxSubsetCheck => "lambda_max_subset_check",
             Metric::FrobeniusNormSubsetCheck => "frobenius_norm_subset_check",
-            Metric::LambdaMaxWeightScaled => "lambda_max_weight_scaled",
+            Metric::LambdaMaxBatchWeightScaled => "lambda_max_batch_weight_scaled",
         }
     }
 
@@ -111,19 +111,26 @@ impl Metric {
             Metric::LambdaMaxBatch => b.lambda_max,
             Metric::FrobeniusNormBatch => b.frobenius_norm,
             Metric::TraceBatch => b.trace,
-            Metric::EtaLambdaMax => s.config.sgd.lr * e.lambda_max,
-            Metric::EtaLambdaMaxBatch => s.config.sgd.lr * b.lambda_max,
+            Metric::EtaLambdaMax => last_lr(s) * e.lambda_max,
+            Metric::EtaLambdaMaxBatch => last_lr(s) * b.lambda_max,
             Metric::LambdaMaxSubsetCheck => check.map_or(f64::NAN, |c| c.lambda_max),
             Metric::FrobeniusNormSubsetCheck => check.map_or(f64::NAN, |c| c.frobenius_norm),
-            Metric::LambdaMaxWeightScaled => e.lambda_max * pre_bn_weight_norm2(&s.norms),
+            Metric::LambdaMaxBatchWeightScaled => b.lambda_max * pre_bn_weight_norm2(&s.norms),
         }
     }
 }
 
-/// Σ‖W_l‖² over the linear layers that feed a BatchNorm (all but the last `l<i>.weight`). The
-/// loss is unchanged when those weights are scaled by c, and the curvature along them scales as
-/// 1/c², so λ_max times this is unchanged by such a rescaling: a trend that survives in it is not
-/// weight-norm growth alone. NaN without norms.
+/// η at the start of the run's last epoch (η itself under a constant schedule).
+fn last_lr(s: &ArtifactSummary) -> f64 {
+    let last = (s.final_metrics.epochs_completed - 1).max(0);
+    crate::train::lr_at(&s.config.sgd, last as f64)
+}
+
+/// Σ‖W_l‖² over the linear layers that feed a BatchNorm (all but the last `l<i>.weight`). With
+/// batch statistics the loss is unchanged when those weights are scaled by a common c, and the
+/// Hessian block along them scales as 1/c², so batch-mode λ_max times this is a crude
+/// normalisation for weight-norm growth (crude: γ, β and the output layer do not scale, and the
+/// top eigenvector need not lie in the scaled weights). NaN without norms.
 pub fn pre_bn_weight_norm2(norms: &[(String, f64)]) -> f64 {
     let mut layers: Vec<(usize, f64)> = norms
         .iter()
@@ -320,12 +327,25 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
             ),
         );
     }
-    for m in a.correlate.iter().chain(&a.figure.panels) {
-        if m.starts_with("norm.") && a.correlate.contains(m) {
-            continue;
+    let norms = crate::artifact::norm_names(crate::model::MlpShape::fashion(1).hidden);
+    for m in &a.correlate {
+        if let Some(n) = m.strip_prefix("norm.") {
+            if !norms.iter().any(|k| k == n) {
+                return bad(
+                    "correlate",
+                    format!(
+                        "'{m}' names no stored norm (have: norm.{})",
+                        norms.join(", norm.")
+                    ),
+                );
+            }
+        } else if let Err(e) = Metric::named(m) {
+            return bad("correlate", e);
         }
+    }
+    for m in &a.figure.panels {
         if let Err(e) = Metric::named(m) {
-            return bad("correlate / figure.panels", e);
+            return bad("figure.panels", e);
         }
     }
     if !numeric(&a.figure.colour) {
@@ -354,7 +374,7 @@ pub fn point_index(rows: &[&Row]) -> (Vec<String>, Vec<usize>) {
 }
 
 /// Spearman ρ of `x` with each named metric over the included runs, with a permutation p-value
-/// and a bootstrap interval that resamples seeds within each grid point.
+/// and a cluster-bootstrap interval that resamples grid points, each with its seeds.
 pub fn correlations(rows: &[Row], x: &str, metrics: &[String]) -> Vec<(String, RankTest)> {
     let ok: Vec<&Row> = rows.iter().filter(|r| r.included()).collect();
     let (_, strata) = point_index(&ok);

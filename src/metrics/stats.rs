@@ -59,7 +59,7 @@ pub struct RankTest {
     pub rho: f64,
     /// Two-sided permutation p-value: (1 + #{|ρ_perm| ≥ |ρ|}) / (1 + permutations).
     pub p_value: f64,
-    /// 95 % percentile interval of ρ over bootstrap resamples within each stratum.
+    /// 95 % percentile interval of ρ over bootstrap resamples of whole strata (cluster bootstrap).
     pub ci: (f64, f64),
     /// Pairs with both values finite.
     pub n: usize,
@@ -86,8 +86,10 @@ fn shuffle(v: &mut [f64], rng: &mut Rng) {
 }
 
 /// Spearman ρ of `xs` with `ys`, a two-sided permutation p-value (ys permuted over all pairs),
-/// and a bootstrap interval that resamples pairs with replacement within each stratum (`strata`:
-/// one label per pair, e.g. the grid point, so that seeds are resampled and the design kept).
+/// and a cluster-bootstrap interval: `strata` gives one label per pair (the grid point), and each
+/// resample draws as many strata as there are, with replacement, each with all its pairs (its
+/// seeds). Resampling pairs inside a stratum instead would hold x fixed while redrawing y from a
+/// few seeds, which shrinks the spread and creates ties aligned with x's, biasing |ρ| upward.
 /// `stream` names the RNG stream. NaN with fewer than 3 finite pairs.
 pub fn rank_test(xs: &[f64], ys: &[f64], strata: &[usize], stream: &str) -> RankTest {
     let (x, y, st) = finite(xs, ys, strata);
@@ -120,9 +122,9 @@ pub fn rank_test(xs: &[f64], ys: &[f64], strata: &[usize], stream: &str) -> Rank
     let mut reps: Vec<f64> = (0..BOOTSTRAP)
         .map(|_| {
             let (mut bx, mut by) = (Vec::with_capacity(x.len()), Vec::with_capacity(x.len()));
-            for (_, members) in &groups {
-                for _ in 0..members.len() {
-                    let k = members[rng.below(members.len() as u64) as usize];
+            for _ in 0..groups.len() {
+                let (_, members) = &groups[rng.below(groups.len() as u64) as usize];
+                for &k in members {
                     bx.push(x[k]);
                     by.push(y[k]);
                 }
@@ -251,10 +253,29 @@ mod tests {
         assert!(t.ci.0 <= t.rho && t.rho <= t.ci.1, "{:?}", t.ci);
         // Deterministic: the same inputs give the same numbers.
         assert_eq!(t, rank_test(&x, &y, &[0; 8], "t"));
-        // Strata with one run each: the bootstrap can only redraw the same pairs.
+        // A perfect relation stays perfect in every resample.
         let y: Vec<f64> = x.iter().map(|v| -v).collect();
         let t = rank_test(&x, &y, &[0, 1, 2, 3, 4, 5, 6, 7], "t");
         assert_eq!(t.ci, (-1.0, -1.0));
+        // The design of the experiments: x tied within each stratum (a grid point), three noisy
+        // seeds per point. The interval contains the estimate.
+        let mut rng = Rng::new(3);
+        let (mut x, mut y, mut st) = (Vec::new(), Vec::new(), Vec::new());
+        for point in 0..16 {
+            for _ in 0..3 {
+                x.push(f64::from(point / 2));
+                y.push(-f64::from(point) + 3.0 * rng.normal());
+                st.push(point as usize);
+            }
+        }
+        let t = rank_test(&x, &y, &st, "t");
+        assert!(t.rho < -0.7, "ρ = {}", t.rho);
+        assert!(
+            t.ci.0 < t.rho && t.rho < t.ci.1,
+            "ρ = {} outside {:?}",
+            t.rho,
+            t.ci
+        );
     }
 
     #[test]

@@ -162,7 +162,8 @@ impl Mlp {
 
     /// The parameters the loss does not depend on when BatchNorm uses batch statistics: the
     /// biases of the linear layers that feed a BatchNorm (it subtracts the batch mean, so a
-    /// constant shift cancels). Their gradient is zero in that mode and SGD never moves them.
+    /// constant shift cancels). Their gradient is zero in that mode up to rounding, so SGD moves
+    /// them only through rounding and weight decay.
     pub fn flat_with_batch_statistics(&self) -> Vec<String> {
         (1..=self.shape.hidden)
             .map(|i| format!("l{i}.bias"))

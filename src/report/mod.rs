@@ -124,14 +124,16 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
             Column::F64(rows.iter().map(|r| m.of(r)).collect()),
         ));
     }
-    let norms: Vec<String> = rows
-        .first()
-        .map(|r| r.norms.iter().map(|(k, _)| k.clone()).collect())
-        .unwrap_or_default();
-    for (k, name) in norms.into_iter().enumerate() {
+    let mut norms: Vec<&String> = rows
+        .iter()
+        .flat_map(|r| r.norms.iter().map(|n| &n.0))
+        .collect();
+    norms.sort();
+    norms.dedup();
+    for name in norms {
         let v = rows
             .iter()
-            .map(|r| r.norms.get(k).map_or(f64::NAN, |n| n.1))
+            .map(|r| r.number(&format!("norm.{name}")).unwrap_or(f64::NAN))
             .collect();
         out.push((format!("norm.{name}"), Column::F64(v)));
     }

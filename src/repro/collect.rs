@@ -59,17 +59,17 @@ impl Collected {
         );
         s += &format!(
             "\nSpearman rank correlation with {x} (included runs; p: {} permutations, two-sided; \
-             95 % interval: {} bootstrap resamples of seeds within points):\n",
+             95 % interval: {} bootstrap resamples of grid points, each with its seeds):\n",
             crate::metrics::PERMUTATIONS,
             crate::metrics::BOOTSTRAP
         );
         s += &format!(
-            "  {:<28} {:>7} {:>18} {:>9} {:>4}\n",
+            "  {:<32} {:>7} {:>18} {:>9} {:>4}\n",
             "metric", "rho", "95 % interval", "p", "n"
         );
         for (m, t) in &self.correlations {
             s += &format!(
-                "  {m:<28} {:>+7.3} {:>18} {:>9.4} {:>4}\n",
+                "  {m:<32} {:>+7.3} {:>18} {:>9.4} {:>4}\n",
                 t.rho,
                 format!("[{:+.3}, {:+.3}]", t.ci.0, t.ci.1),
                 t.p_value,
