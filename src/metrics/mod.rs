@@ -439,10 +439,38 @@ pub fn point_stats(rows: &[Row], x: &str, metrics: &[String]) -> Vec<PointStats>
         .collect()
 }
 
-/// The per-point table: mean ± sd over seeds of each metric, runs included / run.
-pub fn render_points(points: &[PointStats], x: &str, metrics: &[String]) -> String {
+/// Everything an analysis computes from the rows, once: the correlations, the per-point
+/// statistics and (when asked) the equal-x analysis, each over the included runs and in the
+/// order of `analysis.correlate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysed {
+    pub correlations: Vec<(String, RankTest)>,
+    pub points: Vec<PointStats>,
+    pub equal_x: Vec<EqualX>,
+}
+
+pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
+    Analysed {
+        correlations: correlations(rows, &a.x, &a.correlate),
+        points: point_stats(rows, &a.x, &a.correlate),
+        equal_x: if a.equal_x_spread {
+            equal_x(rows, &a.x, &a.correlate)
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The per-point table for the metrics `cols` (indices into the metrics the points were
+/// computed for, named by `metrics`): mean ± sd over seeds, runs included / run.
+pub fn render_points(
+    points: &[PointStats],
+    x: &str,
+    metrics: &[String],
+    cols: std::ops::Range<usize>,
+) -> String {
     let mut s = format!("{:<20} {:>10} {:>5}", "point", x, "runs");
-    for m in metrics {
+    for m in &metrics[cols.clone()] {
         s += &format!(" {m:>22}");
     }
     s.push('\n');
@@ -453,7 +481,7 @@ pub fn render_points(points: &[PointStats], x: &str, metrics: &[String]) -> Stri
             p.x,
             format!("{}/{}", p.included, p.runs)
         );
-        for &(mean, sd) in &p.values {
+        for &(mean, sd) in &p.values[cols.clone()] {
             let cell = if mean.abs() >= 100.0 {
                 format!("{mean:.1} ± {sd:.1}")
             } else {

@@ -9,7 +9,7 @@ use crate::artifact::GRID_FORMAT;
 use crate::config::Analysis;
 use crate::error::Result;
 use crate::files::h5;
-use crate::metrics::{correlations, equal_x, point_stats, Cell, Metric, PointStats, Row};
+use crate::metrics::{Analysed, Cell, Metric, PointStats, Row};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -195,6 +195,7 @@ pub fn write_grid_h5(
     profile: &str,
     analysis: &Analysis,
     rows: &[Row],
+    analysed: &Analysed,
 ) -> Result<String> {
     h5::create_atomic(path, |f, p| {
         h5::attr_str(p, f, "format", GRID_FORMAT)?;
@@ -214,13 +215,13 @@ pub fn write_grid_h5(
             h5::group(p, f, "spearman_p")?,
             h5::group(p, f, "spearman_ci")?,
         );
-        for (m, t) in correlations(rows, &analysis.x, &analysis.correlate) {
-            h5::scalar(p, &rho, &m, t.rho)?;
-            h5::scalar(p, &pv, &m, t.p_value)?;
-            h5::vector(p, &ci, &m, &[t.ci.0, t.ci.1])?;
+        for (m, t) in &analysed.correlations {
+            h5::scalar(p, &rho, m, t.rho)?;
+            h5::scalar(p, &pv, m, t.p_value)?;
+            h5::vector(p, &ci, m, &[t.ci.0, t.ci.1])?;
         }
         let g = h5::group(p, f, "points")?;
-        let points = point_stats(rows, &analysis.x, &analysis.correlate);
+        let points = &analysed.points;
         let names: Vec<String> = points.iter().map(|q| q.point.clone()).collect();
         h5::strings(p, &g, "point", &names)?;
         let col = |get: &dyn Fn(&PointStats) -> f64| points.iter().map(get).collect::<Vec<f64>>();
@@ -233,7 +234,7 @@ pub fn write_grid_h5(
         }
         if analysis.equal_x_spread {
             let g = h5::group(p, f, "equal_x")?;
-            for e in equal_x(rows, &analysis.x, &analysis.correlate) {
+            for e in &analysed.equal_x {
                 let m = h5::group(p, &g, &e.metric)?;
                 let col = |k: usize| -> Vec<f64> {
                     e.groups

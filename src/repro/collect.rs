@@ -4,9 +4,7 @@
 use super::grid::{status, Status};
 use super::ReproPlan;
 use crate::error::Result;
-use crate::metrics::{
-    correlations, equal_x, point_stats, render_equal_x, render_points, Metric, RankTest, Row,
-};
+use crate::metrics::{analyse, render_equal_x, render_points, Metric, RankTest, Row};
 use crate::report;
 use std::path::PathBuf;
 
@@ -128,7 +126,8 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
         }
     }
     let h5 = plan.output("h5");
-    let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows)?;
+    let analysed = analyse(&rows, a);
+    let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows, &analysed)?;
     let csv = plan.output("csv");
     report::write_grid_csv(&csv, &rows)?;
     let excluded = rows.iter().filter(|r| !r.included() && !r.diverged).count();
@@ -151,25 +150,23 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
     );
     report::figure(&plan.out, &exp.name, &title, &rows, a)?;
     // Wide tables are printed four metrics at a time.
-    let chunks: Vec<&[String]> = a.correlate.chunks(4).collect();
+    let n = a.correlate.len();
+    let chunks: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(4).map(|k| k..(k + 4).min(n)).collect();
     let points = chunks
         .iter()
-        .map(|m| render_points(&point_stats(&rows, &a.x, m), &a.x, m))
+        .map(|c| render_points(&analysed.points, &a.x, &a.correlate, c.clone()))
         .collect::<Vec<_>>()
         .join("\n");
-    let spread = if a.equal_x_spread {
-        chunks
-            .iter()
-            .map(|m| render_equal_x(&equal_x(&rows, &a.x, m), &a.x))
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
-    } else {
-        String::new()
-    };
+    let spread = chunks
+        .iter()
+        .map(|c| render_equal_x(analysed.equal_x.get(c.clone()).unwrap_or_default(), &a.x))
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(Collected {
         table: report::table(&rows),
-        correlations: correlations(&rows, &a.x, &a.correlate),
+        correlations: analysed.correlations,
         points,
         spread,
         files: vec![h5, csv, plan.output("png"), plan.output("svg")],
