@@ -7,12 +7,13 @@
 //! ```text
 //! @format = "three-factors-checkpoint/2"   @config_toml   @platform_class
 //! /rng[4]  /curves/*  /model/<name>  /velocity/<name>
+//! /best/{epoch, val_acc, model/<name>}      (only with sgd.keep_best_val)
 //! ```
 use super::{read_curves, write_curves};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use crate::model::NamedValues;
-use crate::train::Checkpoint;
+use crate::train::{Best, Checkpoint};
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "three-factors-checkpoint/2";
@@ -50,6 +51,15 @@ pub fn save_checkpoint(
             let g = h5::group(p, f, group)?;
             for (name, shape, values) in list {
                 h5::write(p, &g, name, shape, values)?;
+            }
+        }
+        if let Some(b) = &c.best {
+            let g = h5::group(p, f, "best")?;
+            h5::scalar(p, &g, "epoch", b.epoch)?;
+            h5::scalar(p, &g, "val_acc", b.val_acc)?;
+            let m = h5::group(p, &g, "model")?;
+            for (name, shape, values) in &b.model {
+                h5::write(p, &m, name, shape, values)?;
             }
         }
         Ok(())
@@ -98,6 +108,20 @@ pub fn load_checkpoint(path: &Path) -> Result<SavedCheckpoint> {
             curves: read_curves(path, &group("curves")?)?,
             model: read_tensors(path, &group("model")?)?,
             velocity: read_tensors(path, &group("velocity")?)?,
+            best: match f.group("best") {
+                Ok(g) => Some(Best {
+                    epoch: h5::read_vec::<i64>(path, &g, "epoch")?
+                        .first()
+                        .copied()
+                        .unwrap_or(0),
+                    val_acc: h5::read_f64(path, &g, "val_acc")?,
+                    model: read_tensors(
+                        path,
+                        &g.group("model").map_err(Error::hdf5(path, "best/model"))?,
+                    )?,
+                }),
+                Err(_) => None,
+            },
         },
     })
 }

@@ -64,8 +64,10 @@ impl Provenance {
     }
 }
 
-/// The final model's loss and accuracy on each subset (BatchNorm in eval mode; `train_*` over the
-/// whole training subset, not the last epoch's minibatches), and how training ended.
+/// The measured model's loss and accuracy on each subset (BatchNorm in eval mode; `train_*` over
+/// the whole training subset, not the last epoch's minibatches), and how training ended. The
+/// measured model is the last epoch's, or with `sgd.keep_best_val` the best-validation epoch's
+/// (`measured_epoch`, stored as `/final/measured_epoch` only then).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FinalMetrics {
     pub train_loss: f64,
@@ -78,6 +80,7 @@ pub struct FinalMetrics {
     pub epochs_completed: i64,
     pub steps: i64,
     pub stop_reason: StopReason,
+    pub measured_epoch: Option<i64>,
 }
 
 /// Everything one run produced.
@@ -124,6 +127,8 @@ pub struct ArtifactSummary {
     pub subset_check: Option<SubsetCheck>,
     /// (name, value) as stored under `/norms`.
     pub norms: Vec<(String, f64)>,
+    /// The per-epoch curves (`/curves`).
+    pub curves: Curves,
     pub stored_hash: String,
     pub recomputed_hash: String,
 }
@@ -150,6 +155,7 @@ impl ArtifactSummary {
             curvature_batch: mode(BnMode::Batch),
             subset_check: rec.curvature.as_ref().and_then(|c| c.subset_check),
             norms: norms(&rec.params),
+            curves: rec.curves.clone(),
             stored_hash: hash.to_string(),
             recomputed_hash: hash.to_string(),
         }
@@ -446,6 +452,9 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
         h5::scalar(p, &g, "epochs_completed", m.epochs_completed)?;
         h5::scalar(p, &g, "steps", m.steps)?;
         h5::text(p, &g, "stop_reason", m.stop_reason.as_str())?;
+        if let Some(e) = m.measured_epoch {
+            h5::scalar(p, &g, "measured_epoch", e)?;
+        }
 
         let g = h5::group(p, f, "split")?;
         h5::vector(p, &g, "train_indices", &rec.train_indices)?;
@@ -522,6 +531,11 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
                 reason: format!("/final/stop_reason is '{text}'"),
             })?
         },
+        measured_epoch: if fin.link_exists("measured_epoch") {
+            Some(i64s(&fin, "measured_epoch")?)
+        } else {
+            None
+        },
     };
     let d = num_params_of(path, &f)?;
     let read_mode = |mode: BnMode| -> Result<CurvatureSummary> {
@@ -570,6 +584,7 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         curvature_batch,
         subset_check,
         norms,
+        curves: read_curves(path, &f.group("curves").map_err(missing("curves"))?)?,
         stored_hash,
         recomputed_hash,
     })

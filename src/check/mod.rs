@@ -9,11 +9,11 @@ mod diff;
 pub use diff::line_diff;
 
 use crate::artifact::{self, ArtifactSummary, GRID_FORMAT};
-use crate::config::{Claim, Experiment};
+use crate::config::{Claim, Experiment, Test};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use crate::layout::Layout;
-use crate::metrics::{correlations, Metric, Row};
+use crate::metrics::{correlations, describe, evaluate, Metric, Row};
 use crate::repro::grid::{status, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -114,6 +114,10 @@ pub struct Golden {
     /// metric → the paper's claim about Spearman(x, metric).
     #[serde(default)]
     pub science: BTreeMap<String, Science>,
+    /// The paper's other claims: curve comparisons, group contrasts, breakdowns (copied from
+    /// the experiment's `[analysis]` by `golden bless`, so `check` needs only the artifacts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<Test>,
     /// Runs below this final training accuracy are left out of the science bands (the profile's
     /// `min_train_acc`); runs that diverged or missed their target training loss always are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,7 @@ impl Golden {
             hashes: Default::default(),
             bands: Default::default(),
             science: Default::default(),
+            tests: Vec::new(),
             min_train_acc: None,
             configs_sha256: String::new(),
             reproduced_on: Default::default(),
@@ -236,10 +241,12 @@ impl Golden {
         runs: &[ArtifactSummary],
         grid_hash: &str,
         claims: &BTreeMap<String, Claim>,
+        tests: &[Test],
         min_train_acc: Option<f64>,
     ) -> Golden {
         let mut g = self.clone();
         g.science = claims.clone();
+        g.tests = tests.to_vec();
         g.min_train_acc = min_train_acc;
         let mut configs: Vec<(String, &str)> = runs
             .iter()
@@ -416,10 +423,18 @@ impl Golden {
                 ok: want == got,
             });
         }
-        if !self.science.is_empty() {
+        if !self.science.is_empty() || !self.tests.is_empty() {
+            let mut fields = vec![self.x.clone()];
+            for t in &self.tests {
+                for f in t.fields() {
+                    if !fields.contains(&f) {
+                        fields.push(f);
+                    }
+                }
+            }
             let rows: Vec<Row> = runs
                 .iter()
-                .map(|s| Row::from_summary(s, self.min_train_acc, std::slice::from_ref(&self.x)))
+                .map(|s| Row::from_summary(s, self.min_train_acc, &fields))
                 .collect();
             let left_out = rows.iter().filter(|r| !r.included()).count();
             if left_out > 0 {
@@ -443,6 +458,21 @@ impl Golden {
                     got: format!("{:+.3}, p {:.4}", t.rho, t.p_value),
                     band: "claim".into(),
                     ok: claim.holds(t.rho, t.p_value),
+                });
+            }
+            for t in &self.tests {
+                let (got, ok) = evaluate(&rows, t);
+                r.findings.push(Finding {
+                    subject: t.name().to_string(),
+                    quantity: match t {
+                        Test::Compare(c) => format!("curves {}", c.curve),
+                        Test::Contrast(c) => c.metric.clone(),
+                        Test::Breakdown(b) => b.metric.clone(),
+                    },
+                    expected: describe(t),
+                    got,
+                    band: "claim".into(),
+                    ok,
                 });
             }
         }
@@ -584,7 +614,12 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
         (Golden::fresh(exp, profile), String::new())
     };
     let prof = exp.profile(profile)?;
-    let new = old.bless(&runs, &grid_hash, &prof.claims, prof.min_train_acc);
+    let tests: Vec<Test> = prof
+        .tests
+        .iter()
+        .filter_map(|t| exp.analysis.test(t))
+        .collect();
+    let new = old.bless(&runs, &grid_hash, &prof.claims, &tests, prof.min_train_acc);
     let diff = line_diff(&old_text, &new.to_toml());
     if !diff.is_empty() {
         new.save(golden)?;

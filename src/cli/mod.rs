@@ -78,7 +78,8 @@ pub struct RunArgs {
     #[arg(long, requires = "profile", conflicts_with_all = [
         "lr", "batch_size", "epochs", "seed", "momentum", "weight_decay", "schedule",
         "cycle_epochs", "width", "train_samples", "val_samples", "test_samples", "eval_samples",
-        "hvp", "threads", "device", "target_train_loss", "bn_mode",
+        "hvp", "threads", "device", "target_train_loss", "bn_mode", "milestones",
+        "decay_factor", "keep_best_val",
     ])]
     pub point: Option<String>,
     /// The experiment file that `--profile` refers to (default: experiments/fig3.toml).
@@ -98,11 +99,21 @@ pub struct RunArgs {
     pub momentum: Option<f64>,
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// constant, step_decay, cyclic_lr_discrete, cyclic_lr_triangular, cyclic_batch_discrete.
+    /// constant, step_decay, cyclic_lr_discrete, cyclic_lr_triangular, cyclic_batch_discrete,
+    /// milestones.
     #[arg(long)]
     pub schedule: Option<String>,
     #[arg(long)]
     pub cycle_epochs: Option<usize>,
+    /// Epochs at which the milestones schedule multiplies η by --decay-factor (e.g. 15,25).
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Option<Vec<usize>>,
+    /// The factor of step_decay and milestones.
+    #[arg(long)]
+    pub decay_factor: Option<f64>,
+    /// Measure the model of the epoch with the best validation accuracy, not the last one.
+    #[arg(long)]
+    pub keep_best_val: bool,
     /// Hidden width h.
     #[arg(long)]
     pub width: Option<usize>,

@@ -48,6 +48,9 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     set!(c.sgd.momentum, a.momentum);
     set!(c.sgd.weight_decay, a.weight_decay);
     set!(c.sgd.cycle_epochs, a.cycle_epochs);
+    set!(c.sgd.milestones, a.milestones);
+    set!(c.sgd.decay_factor, a.decay_factor);
+    c.sgd.keep_best_val |= a.keep_best_val;
     set!(c.width, a.width);
     set!(c.split.train, a.train_samples);
     set!(c.split.val, a.val_samples);

@@ -18,14 +18,160 @@ pub struct Analysis {
     /// Report the spread of the curvature and accuracy among runs that share the same x.
     pub equal_x_spread: bool,
     pub figure: Figure,
+    /// Learning-curve comparisons (Fig. 1, Fig. 2): `matched` is claimed to follow `base` more
+    /// closely than `control` does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<CurveCompare>,
+    /// Mean ± sd over seeds of metrics per group of runs (Table 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<GroupTable>,
+    /// Claimed differences between two groups of the table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contrast: Vec<Contrast>,
+    /// Where a metric leaves the band of the smallest scale factor β (Fig. 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Breakdown>,
 }
 
-/// One panel per metric against x, one colour per value of `colour`.
+/// Two runs' learning curves compared on the epoch axis, seed by seed (seed k of one arm with
+/// seed k of the other): the mean and the maximum over epochs of |Δ|, for each curve the
+/// analysis reports. The claim: `matched` is closer to `base` than `control` is, on `curve`'s
+/// mean |Δ|, by more than the seed-to-seed spread of that margin (mean margin > 0 and > its sd).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveCompare {
+    pub name: String,
+    /// Variants (the runs' `variant` field).
+    pub base: String,
+    pub matched: String,
+    pub control: String,
+    /// The curve that decides the claim (`val_acc`, `train_loss`, ...).
+    pub curve: String,
+    /// The paper's claim, in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub claim: String,
+}
+
+/// The per-group table: runs grouped by the value of `by` (e.g. `variant`), mean ± sd over the
+/// included seeds of each metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupTable {
+    pub by: String,
+    pub metrics: Vec<String>,
+}
+
+/// `metric` of group `group` against group `than` (groups of the table): the claimed sign of
+/// mean(group) − mean(than), with an exact one-sided permutation p-value over the seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contrast {
+    pub name: String,
+    pub by: String,
+    pub metric: String,
+    pub group: String,
+    pub than: String,
+    pub sign: i8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_p: Option<f64>,
+}
+
+/// Fig. 5: runs whose η and S are the smallest run's times β, in groups by `by` (e.g. the
+/// training-set size). Per group the band of `metric` at β = 1 is its seeds' mean ± `k_sd`·sd,
+/// at least ± `floor`; the breakdown is the first β > 1 whose seed mean leaves it. The claim:
+/// the breakdown comes at a smaller β in the group with the smaller `by` value than in the one
+/// with the larger (or the larger never breaks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakdown {
+    pub name: String,
+    pub by: String,
+    pub metric: String,
+    pub k_sd: f64,
+    #[serde(default)]
+    pub floor: f64,
+}
+
+/// A claim a golden file carries besides rank correlations: one of the analysis' comparisons,
+/// copied whole so `check` can evaluate it from the artifacts alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Test {
+    Compare(CurveCompare),
+    Contrast(Contrast),
+    Breakdown(Breakdown),
+}
+
+impl Test {
+    pub fn name(&self) -> &str {
+        match self {
+            Test::Compare(c) => &c.name,
+            Test::Contrast(c) => &c.name,
+            Test::Breakdown(b) => &b.name,
+        }
+    }
+    /// The config fields the test reads from each run.
+    pub fn fields(&self) -> Vec<String> {
+        match self {
+            Test::Compare(_) => vec!["variant".into()],
+            Test::Contrast(c) => vec![c.by.clone()],
+            Test::Breakdown(b) => vec![b.by.clone()],
+        }
+    }
+}
+
+impl Analysis {
+    /// The comparison named `name`, as a test.
+    pub fn test(&self, name: &str) -> Option<Test> {
+        self.compare
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| Test::Compare(c.clone()))
+            .or_else(|| {
+                self.contrast
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| Test::Contrast(c.clone()))
+            })
+            .or_else(|| {
+                self.breakdown
+                    .iter()
+                    .find(|b| b.name == name)
+                    .map(|b| Test::Breakdown(b.clone()))
+            })
+    }
+    /// Every comparison of the analysis, as tests.
+    pub fn tests(&self) -> Vec<Test> {
+        let names: Vec<String> = self
+            .compare
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(self.contrast.iter().map(|c| c.name.clone()))
+            .chain(self.breakdown.iter().map(|b| b.name.clone()))
+            .collect();
+        names.iter().filter_map(|n| self.test(n)).collect()
+    }
+}
+
+/// `scatter`: one panel per metric against x, one colour per value of `colour`. `curves`: one
+/// panel per learning curve (`val_acc`, `train_loss`, ...) against the epoch, one line per value
+/// of `colour` (the mean over seeds, with a ± sd band), one row of panels per value of `facet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Figure {
+    pub kind: FigureKind,
     pub panels: Vec<String>,
     pub colour: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub facet: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FigureKind {
+    #[default]
+    Scatter,
+    Curves,
 }
 
 /// A claim of the paper about one metric: Spearman(x, metric) over the included runs has this
@@ -76,6 +222,10 @@ impl Default for Analysis {
             .to_vec(),
             equal_x_spread: true,
             figure: Figure::default(),
+            compare: Vec::new(),
+            table: None,
+            contrast: Vec::new(),
+            breakdown: None,
         }
     }
 }
@@ -87,6 +237,8 @@ impl Default for Figure {
                 .map(String::from)
                 .to_vec(),
             colour: "batch_size".into(),
+            kind: FigureKind::Scatter,
+            facet: String::new(),
         }
     }
 }

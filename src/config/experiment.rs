@@ -61,6 +61,10 @@ pub struct Profile {
     /// golden file as science bands, which `check` evaluates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, Claim>,
+    /// The analysis' comparisons (`analysis.compare`, `contrast`, `breakdown`, by name) this
+    /// profile is expected to show; `golden bless` copies them into the golden file as tests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +207,17 @@ impl Profile {
     }
 }
 
+/// The distinct values of `v`, in first-seen order.
+fn dedup<'a>(v: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for x in v {
+        if !out.contains(x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
 impl Experiment {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -226,8 +241,30 @@ impl Experiment {
                 format!("no profile named '{}'", e.default_profile),
             ));
         }
-        for name in e.profiles.keys() {
-            e.resolve(name)?;
+        for (name, p) in &e.profiles {
+            let points = e.resolve(name)?;
+            if let Some(t) = p.tests.iter().find(|t| e.analysis.test(t).is_none()) {
+                return Err(Error::config(
+                    &origin,
+                    format!("profiles.{name}.tests"),
+                    format!("'{t}' names no comparison, contrast or breakdown of [analysis]"),
+                ));
+            }
+            let variants: Vec<&str> = points.iter().map(|p| p.config.variant.as_str()).collect();
+            for c in &e.analysis.compare {
+                for v in [&c.base, &c.matched, &c.control] {
+                    if !variants.contains(&v.as_str()) {
+                        return Err(Error::config(
+                            &origin,
+                            format!("analysis.compare.{}", c.name),
+                            format!(
+                                "profile {name} has no point of variant '{v}' (variants: {})",
+                                dedup(&variants).join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         Ok(e)
     }

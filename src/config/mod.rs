@@ -3,7 +3,9 @@
 mod analysis;
 mod experiment;
 
-pub use analysis::{Analysis, Claim, Figure};
+pub use analysis::{
+    Analysis, Breakdown, Claim, Contrast, CurveCompare, Figure, FigureKind, GroupTable, Test,
+};
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
 
 use crate::data::SplitSpec;
@@ -28,15 +30,19 @@ pub enum ScheduleKind {
     CyclicLrTriangular,
     /// S = batch_size for the first half of each cycle, 5·batch_size for the second.
     CyclicBatchDiscrete,
+    /// η multiplied by `decay_factor` at each epoch listed in `milestones` (the paper's Fig. 2
+    /// schedules: ÷10 at epochs 60, 100, 140, 180 for ResNet-56).
+    Milestones,
 }
 
 impl ScheduleKind {
-    pub const ALL: [ScheduleKind; 5] = [
+    pub const ALL: [ScheduleKind; 6] = [
         ScheduleKind::Constant,
         ScheduleKind::StepDecay,
         ScheduleKind::CyclicLrDiscrete,
         ScheduleKind::CyclicLrTriangular,
         ScheduleKind::CyclicBatchDiscrete,
+        ScheduleKind::Milestones,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,7 @@ impl ScheduleKind {
             ScheduleKind::CyclicLrDiscrete => "cyclic_lr_discrete",
             ScheduleKind::CyclicLrTriangular => "cyclic_lr_triangular",
             ScheduleKind::CyclicBatchDiscrete => "cyclic_batch_discrete",
+            ScheduleKind::Milestones => "milestones",
         }
     }
 }
@@ -149,6 +156,16 @@ pub struct SgdConfig {
     pub decay_every: usize,
     #[serde(default = "default_decay_factor")]
     pub decay_factor: f64,
+    /// Milestone schedule: the epochs (ascending) at whose start η is multiplied by
+    /// `decay_factor`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub milestones: Vec<usize>,
+    /// Keep the model of the epoch with the best validation accuracy and measure that one
+    /// (curvature, test accuracy, the final metrics, the stored parameters) instead of the last
+    /// epoch's: the paper's Table 1 reports curvature "at the best validation score". Left out
+    /// of the stored config when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_best_val: bool,
 }
 
 fn default_schedule() -> ScheduleKind {
@@ -265,6 +282,11 @@ pub struct RunConfig {
     /// otherwise, so configs of plain η × S grids keep their hash.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub point: String,
+    /// Which arm of an experiment this run is (e.g. `cyclic-batch`, `linear-x4`): it names the
+    /// point and is how an analysis selects runs (curve comparisons, group tables). Left out of
+    /// the stored config when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
 }
 
 /// A device as written in configs and on the command line ("cpu", "cuda", "cuda:N"), parsed once
@@ -355,6 +377,8 @@ impl RunConfig {
                 cycle_epochs: default_cycle(),
                 decay_every: default_decay_every(),
                 decay_factor: default_decay_factor(),
+                milestones: Vec::new(),
+                keep_best_val: false,
             },
             curvature: CurvatureConfig {
                 eval_samples: 1024,
@@ -372,6 +396,7 @@ impl RunConfig {
             threads: 1,
             device: DeviceSpec::cpu(),
             point: String::new(),
+            variant: String::new(),
         }
     }
 
@@ -487,6 +512,36 @@ impl RunConfig {
         }
         if s.cycle_epochs < 2 {
             return bad("sgd.cycle_epochs", "must be ≥ 2".into());
+        }
+        if !(s.decay_factor.is_finite() && s.decay_factor > 0.0) {
+            return bad(
+                "sgd.decay_factor",
+                format!("must be > 0, got {}", s.decay_factor),
+            );
+        }
+        if s.schedule == ScheduleKind::Milestones && s.milestones.is_empty() {
+            return bad(
+                "sgd.milestones",
+                "the milestones schedule needs at least one epoch".into(),
+            );
+        }
+        if s.milestones.windows(2).any(|w| w[0] >= w[1]) || s.milestones.first() == Some(&0) {
+            return bad(
+                "sgd.milestones",
+                format!(
+                    "must be strictly ascending epochs ≥ 1, got {:?}",
+                    s.milestones
+                ),
+            );
+        }
+        if !s.milestones.is_empty() && s.schedule != ScheduleKind::Milestones {
+            return bad(
+                "sgd.milestones",
+                format!(
+                    "only the milestones schedule uses them (schedule is {})",
+                    s.schedule
+                ),
+            );
         }
         if self.width == 0 {
             return bad("width", "must be ≥ 1".into());

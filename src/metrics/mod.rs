@@ -1,7 +1,13 @@
 //! Metrics and statistics, below both `check` and `report`: one row of results per run (read
 //! from its artifact summary), the metrics by stable name, the numeric columns an analysis can
 //! use, Spearman correlations and the comparison of runs that share a value.
+mod compare;
 mod stats;
+
+pub use compare::{
+    breakdown, compare, contrast, describe, distance, evaluate, group_table, BetaStats,
+    BreakdownGroup, BreakdownResult, CompareResult, ContrastResult, CurveDistances, GroupStats,
+};
 
 pub use stats::{
     equal_groups, mean_sd, rank_test, spearman, within_group_trend, RankTest, BOOTSTRAP,
@@ -206,10 +212,22 @@ pub struct Row {
     pub fields: Vec<(String, Cell)>,
     /// The final model's norms (`/norms` of the artifact).
     pub norms: Vec<(String, f64)>,
+    /// The per-epoch curves.
+    pub curves: crate::train::Curves,
+    /// The epoch whose model was measured (`sgd.keep_best_val`), else the last.
+    pub measured_epoch: i64,
 }
 
 /// The numeric columns every row has besides the metrics.
-const NUMERIC: [&str; 5] = ["lr", "batch_size", "eta_over_s", "seed", "epochs"];
+const NUMERIC: [&str; 7] = [
+    "lr",
+    "batch_size",
+    "eta_over_s",
+    "seed",
+    "epochs",
+    "measured_epoch",
+    "max_val_acc",
+];
 
 /// Why a run is excluded from an analysis, if it is (see [`Row::excluded`]).
 pub fn exclusion(s: &ArtifactSummary, min_train_acc: Option<f64>) -> Option<String> {
@@ -255,7 +273,49 @@ impl Row {
                 .map(|k| (k.clone(), Cell::of(c.field(k))))
                 .collect(),
             norms: s.norms.clone(),
+            curves: s.curves.clone(),
+            measured_epoch: f.measured_epoch.unwrap_or(f.epochs_completed),
         }
+    }
+
+    /// The curves [`Row::curve`] knows.
+    pub fn curve_names() -> [&'static str; 8] {
+        [
+            "val_acc",
+            "val_loss",
+            "train_acc",
+            "train_loss",
+            "minibatch_loss",
+            "minibatch_acc",
+            "lr",
+            "batch_size",
+        ]
+    }
+
+    /// A per-epoch curve by name (`val_acc`, `train_loss`, `lr`, ...).
+    pub fn curve(&self, name: &str) -> Option<Vec<f64>> {
+        let c = &self.curves;
+        Some(match name {
+            "val_acc" => c.val_acc.clone(),
+            "val_loss" => c.val_loss.clone(),
+            "train_acc" => c.train_acc.clone(),
+            "train_loss" => c.train_loss.clone(),
+            "minibatch_loss" => c.minibatch_loss.clone(),
+            "minibatch_acc" => c.minibatch_acc.clone(),
+            "lr" => c.lr.clone(),
+            "batch_size" => c.batch_size.iter().map(|&s| s as f64).collect(),
+            _ => return None,
+        })
+    }
+
+    /// The best validation accuracy over the epochs (before any divergence).
+    pub fn max_val_acc(&self) -> f64 {
+        self.curves
+            .val_acc
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(f64::NAN, f64::max)
     }
 
     pub fn included(&self) -> bool {
@@ -277,6 +337,8 @@ impl Row {
             "eta_over_s" => Some(self.eta_over_s),
             "seed" => Some(self.seed as f64),
             "epochs" => Some(self.epochs as f64),
+            "measured_epoch" => Some(self.measured_epoch as f64),
+            "max_val_acc" => Some(self.max_val_acc()),
             _ => Metric::parse(column)
                 .map(|m| m.of(self))
                 .or_else(|| {
@@ -343,16 +405,70 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
             return bad("correlate", e);
         }
     }
+    let curves = a.figure.kind == crate::config::FigureKind::Curves;
     for m in &a.figure.panels {
-        if let Err(e) = Metric::named(m) {
+        if curves {
+            if !Row::curve_names().contains(&m.as_str()) {
+                return bad(
+                    "figure.panels",
+                    format!(
+                        "'{m}' is not a curve (have: {})",
+                        Row::curve_names().join(", ")
+                    ),
+                );
+            }
+        } else if let Err(e) = Metric::named(m) {
             return bad("figure.panels", e);
         }
     }
-    if !numeric(&a.figure.colour) {
-        return bad(
-            "figure.colour",
-            format!("'{}' is not a column of the table", a.figure.colour),
-        );
+    let column = |c: &str| numeric(c) || fields.iter().any(|f| f == c);
+    for (what, c) in [("figure.colour", &a.figure.colour), ("figure.facet", &a.figure.facet)] {
+        if !c.is_empty() && !column(c) {
+            return bad(what, format!("'{c}' is not a column of the table"));
+        }
+    }
+    let varied = |what: String, c: &str| {
+        if fields.iter().any(|f| f == c) {
+            Ok(())
+        } else {
+            bad(
+                &what,
+                format!("'{c}' is not a varied field of this profile (have: {})", fields.join(", ")),
+            )
+        }
+    };
+    for c in &a.compare {
+        if !Row::curve_names().contains(&c.curve.as_str()) {
+            return bad(
+                &format!("compare.{}.curve", c.name),
+                format!("'{}' is not a curve (have: {})", c.curve, Row::curve_names().join(", ")),
+            );
+        }
+        varied(format!("compare.{}", c.name), "variant")?;
+    }
+    if let Some(t) = &a.table {
+        varied("table.by".into(), &t.by)?;
+        if let Some(m) = t.metrics.iter().find(|m| !numeric(m)) {
+            return bad("table.metrics", format!("'{m}' is not a numeric column"));
+        }
+    }
+    for c in &a.contrast {
+        varied(format!("contrast.{}.by", c.name), &c.by)?;
+        if !numeric(&c.metric) {
+            return bad(
+                &format!("contrast.{}.metric", c.name),
+                format!("'{}' is not a numeric column", c.metric),
+            );
+        }
+    }
+    if let Some(b) = &a.breakdown {
+        varied("breakdown.by".into(), &b.by)?;
+        if !numeric(&b.metric) {
+            return bad(
+                "breakdown.metric",
+                format!("'{}' is not a numeric column", b.metric),
+            );
+        }
     }
     Ok(())
 }
@@ -447,6 +563,10 @@ pub struct Analysed {
     pub correlations: Vec<(String, RankTest)>,
     pub points: Vec<PointStats>,
     pub equal_x: Vec<EqualX>,
+    pub compares: Vec<CompareResult>,
+    pub groups: Vec<GroupStats>,
+    pub contrasts: Vec<ContrastResult>,
+    pub breakdown: Option<BreakdownResult>,
 }
 
 pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
@@ -458,6 +578,14 @@ pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
         } else {
             Vec::new()
         },
+        compares: a.compare.iter().map(|c| compare(rows, c)).collect(),
+        groups: a
+            .table
+            .as_ref()
+            .map(|t| group_table(rows, t))
+            .unwrap_or_default(),
+        contrasts: a.contrast.iter().map(|c| contrast(rows, c)).collect(),
+        breakdown: a.breakdown.as_ref().map(|b| breakdown(rows, b)),
     }
 }
 
@@ -603,6 +731,8 @@ mod tests {
             content_sha256: String::new(),
             fields: Vec::new(),
             norms: Vec::new(),
+            curves: Default::default(),
+            measured_epoch: 10,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::artifact::GRID_FORMAT;
 use crate::config::Analysis;
 use crate::error::Result;
 use crate::files::h5;
-use crate::metrics::{Analysed, Cell, Metric, PointStats, Row};
+use crate::metrics::{Analysed, BetaStats, Cell, GroupStats, Metric, PointStats, Row};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -250,8 +250,238 @@ pub fn write_grid_h5(
                 h5::scalar(p, &m, "p_value", e.p_value)?;
             }
         }
+        write_comparisons(p, f, analysis, analysed)?;
         let hash = h5::content_hash(p, f, &[], &[])?;
         h5::attr_str(p, f, "content_sha256", &hash)?;
         Ok(hash)
     })
+}
+
+/// The dynamics experiments' analyses, each group written only when the analysis has it:
+/// `/compare/<name>/{seeds, margin, margin_sd, holds, <curve>/{matched_mean_abs,
+/// control_mean_abs, matched_max_abs, control_max_abs, seed_noise}}` (per seed),
+/// `/groups/{group, runs, included, <metric>_mean, <metric>_sd}`,
+/// `/contrast/<name>/{diff, p_value, holds}` and
+/// `/breakdown/<by value>/{beta, lr, batch_size, mean, sd, runs, diverged, band, breaks_at}`
+/// (`breaks_at` NaN when no β leaves the band).
+fn write_comparisons(
+    p: &Path,
+    f: &hdf5::File,
+    analysis: &Analysis,
+    analysed: &Analysed,
+) -> Result<()> {
+    if !analysed.compares.is_empty() {
+        let g = h5::group(p, f, "compare")?;
+        for c in &analysed.compares {
+            let cg = h5::group(p, &g, &c.spec.name)?;
+            h5::vector(p, &cg, "seeds", &c.seeds)?;
+            h5::scalar(p, &cg, "margin", c.margin.0)?;
+            h5::scalar(p, &cg, "margin_sd", c.margin.1)?;
+            h5::scalar(p, &cg, "holds", c.holds as u8)?;
+            for d in &c.curves {
+                let dg = h5::group(p, &cg, &d.curve)?;
+                h5::vector(p, &dg, "matched_mean_abs", &d.matched_mean)?;
+                h5::vector(p, &dg, "control_mean_abs", &d.control_mean)?;
+                h5::vector(p, &dg, "matched_max_abs", &d.matched_max)?;
+                h5::vector(p, &dg, "control_max_abs", &d.control_max)?;
+                h5::scalar(p, &dg, "seed_noise", d.seed_noise)?;
+            }
+        }
+    }
+    if let Some(t) = &analysis.table {
+        let g = h5::group(p, f, "groups")?;
+        let gs = &analysed.groups;
+        let names: Vec<String> = gs.iter().map(|x| x.group.clone()).collect();
+        h5::strings(p, &g, "group", &names)?;
+        let col = |get: &dyn Fn(&GroupStats) -> f64| gs.iter().map(get).collect::<Vec<f64>>();
+        h5::vector(p, &g, "runs", &col(&|x| x.runs as f64))?;
+        h5::vector(p, &g, "included", &col(&|x| x.included as f64))?;
+        for (k, m) in t.metrics.iter().enumerate() {
+            h5::vector(p, &g, &format!("{m}_mean"), &col(&|x| x.values[k].0))?;
+            h5::vector(p, &g, &format!("{m}_sd"), &col(&|x| x.values[k].1))?;
+        }
+    }
+    if !analysed.contrasts.is_empty() {
+        let g = h5::group(p, f, "contrast")?;
+        for c in &analysed.contrasts {
+            let cg = h5::group(p, &g, &c.spec.name)?;
+            h5::scalar(p, &cg, "diff", c.diff)?;
+            h5::scalar(p, &cg, "p_value", c.p_value)?;
+            h5::scalar(p, &cg, "holds", c.holds as u8)?;
+        }
+    }
+    if let Some(b) = &analysed.breakdown {
+        let g = h5::group(p, f, "breakdown")?;
+        h5::scalar(p, &g, "holds", b.holds as u8)?;
+        for grp in &b.groups {
+            let bg = h5::group(p, &g, &grp.value)?;
+            let col = |get: &dyn Fn(&BetaStats) -> f64| {
+                grp.betas.iter().map(get).collect::<Vec<f64>>()
+            };
+            h5::vector(p, &bg, "beta", &col(&|x| x.beta))?;
+            h5::vector(p, &bg, "lr", &col(&|x| x.lr))?;
+            h5::vector(p, &bg, "batch_size", &col(&|x| x.batch_size as f64))?;
+            h5::vector(p, &bg, "mean", &col(&|x| x.mean))?;
+            h5::vector(p, &bg, "sd", &col(&|x| x.sd))?;
+            h5::vector(p, &bg, "runs", &col(&|x| x.runs as f64))?;
+            h5::vector(p, &bg, "diverged", &col(&|x| x.diverged as f64))?;
+            h5::vector(p, &bg, "band", &[grp.band.0, grp.band.1])?;
+            h5::scalar(p, &bg, "breaks_at", grp.breaks_at.unwrap_or(f64::NAN))?;
+        }
+    }
+    Ok(())
+}
+
+/// The dynamics experiments' analyses as printed by `repro`: curve comparisons, the group table
+/// with its contrasts, the breakdown ("" when the analysis has none of them).
+pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
+    let mut s = String::new();
+    let ms = |v: &[f64]| {
+        let (m, sd) = crate::metrics::mean_sd(v);
+        if sd.is_nan() {
+            format!("{m:.4}")
+        } else {
+            format!("{m:.4} ± {sd:.4}")
+        }
+    };
+    for c in &an.compares {
+        let spec = &c.spec;
+        let _ = writeln!(
+            s,
+            "\nCurves {}: {} vs base {} (matched) and {} vs base (control), per seed, mean over {} seeds",
+            spec.name,
+            spec.matched,
+            spec.base,
+            spec.control,
+            c.seeds.len()
+        );
+        if !spec.claim.is_empty() {
+            let _ = writeln!(s, "  claim: {}", spec.claim);
+        }
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>22} {:>22} {:>22} {:>22} {:>12}",
+            "curve",
+            "matched mean|Δ|",
+            "control mean|Δ|",
+            "matched max|Δ|",
+            "control max|Δ|",
+            "seed noise"
+        );
+        for d in &c.curves {
+            let _ = writeln!(
+                s,
+                "  {:<12} {:>22} {:>22} {:>22} {:>22} {:>12.4}",
+                d.curve,
+                ms(&d.matched_mean),
+                ms(&d.control_mean),
+                ms(&d.matched_max),
+                ms(&d.control_max),
+                d.seed_noise
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  margin on {} (control − matched mean|Δ|): {:+.4} ± {:.4} → {}",
+            spec.curve,
+            c.margin.0,
+            c.margin.1,
+            if c.holds {
+                "holds (margin > 0 and > its seed sd)"
+            } else {
+                "does NOT hold"
+            }
+        );
+    }
+    if let Some(t) = &a.table {
+        let _ = writeln!(
+            s,
+            "\nPer {} (mean ± sd over included seeds):",
+            t.by
+        );
+        let _ = write!(s, "  {:<22} {:>4}", t.by, "n");
+        for m in &t.metrics {
+            let _ = write!(s, " {:>22}", m);
+        }
+        s.push('\n');
+        for g in &an.groups {
+            let _ = write!(s, "  {:<22} {:>4}", g.group, g.included);
+            for (m, sd) in &g.values {
+                let cell = if sd.is_nan() {
+                    format!("{m:.4}")
+                } else {
+                    format!("{m:.4} ± {sd:.4}")
+                };
+                let _ = write!(s, " {cell:>22}");
+            }
+            s.push('\n');
+        }
+    }
+    if !an.contrasts.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nContrasts (exact one-sided permutation p over the seeds):"
+        );
+        for c in &an.contrasts {
+            let _ = writeln!(
+                s,
+                "  {:<36} {:<14} {:>9} n={}+{} diff {:+.4} p {:.4} → {}",
+                c.spec.name,
+                c.spec.metric,
+                crate::metrics::describe(&crate::config::Test::Contrast(c.spec.clone()))
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or(""),
+                c.n.0,
+                c.n.1,
+                c.diff,
+                c.p_value,
+                if c.holds { "holds" } else { "does NOT hold" }
+            );
+        }
+    }
+    if let Some(b) = &an.breakdown {
+        let _ = writeln!(
+            s,
+            "\nBreakdown of {} with β (η and S both × β), per {}; band: β = 1 mean ± {}·sd (at least ± {}); * = a seed diverged:",
+            b.spec.metric, b.spec.by, b.spec.k_sd, b.spec.floor
+        );
+        for g in &b.groups {
+            let _ = writeln!(
+                s,
+                "  {} = {}: band [{:.4}, {:.4}], breaks at {}",
+                b.spec.by,
+                g.value,
+                g.band.0,
+                g.band.1,
+                g.breaks_at
+                    .map(|x| format!("β = {x}"))
+                    .unwrap_or_else(|| "no β".into())
+            );
+            for x in &g.betas {
+                let _ = writeln!(
+                    s,
+                    "    β {:>6} (η {:<8} S {:<6}) {:.4} ± {:.4} n={}{}",
+                    x.beta,
+                    x.lr,
+                    x.batch_size,
+                    x.mean,
+                    if x.sd.is_nan() { 0.0 } else { x.sd },
+                    x.runs,
+                    if x.diverged > 0 {
+                        format!(" *{} diverged", x.diverged)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  claim (the smaller {} breaks at a smaller β) {}",
+            b.spec.by,
+            if b.holds { "holds" } else { "does NOT hold" }
+        );
+    }
+    s
 }

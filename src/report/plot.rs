@@ -1,7 +1,7 @@
 //! Figures: an experiment's panels (each metric against its x, one colour per value of a column;
 //! the paper's Fig. 3 for fig3) and a dot chart of values per category (the benchmark report).
 //! Both written atomically as PNG (and SVG) through `files`.
-use crate::config::Analysis;
+use crate::config::{Analysis, FigureKind};
 use crate::error::{Error, Result};
 use crate::metrics::{Metric, Row};
 use plotters::coord::Shift;
@@ -183,27 +183,179 @@ where
     root.present().map_err(plot_err)
 }
 
-/// Writes `<dir>/<stem>.png` and `<dir>/<stem>.svg`: one panel per metric of the analysis'
-/// figure against its x, one colour per value of its colour column. Diverged runs are left out;
-/// runs excluded from the analysis for another reason are drawn hollow.
+/// Per epoch (1-based), the mean and sd over `runs` of a curve, over the runs that reached that
+/// epoch with a finite value.
+fn mean_curve(runs: &[&Row], curve: &str) -> Vec<(f64, f64, f64)> {
+    let curves: Vec<Vec<f64>> = runs.iter().filter_map(|r| r.curve(curve)).collect();
+    let len = curves.iter().map(Vec::len).max().unwrap_or(0);
+    (0..len)
+        .filter_map(|e| {
+            let v: Vec<f64> = curves.iter().filter_map(|c| c.get(e).copied()).collect();
+            let (m, sd) = crate::metrics::mean_sd(&v);
+            m.is_finite()
+                .then_some((e as f64 + 1.0, m, if sd.is_nan() { 0.0 } else { sd }))
+        })
+        .collect()
+}
+
+/// The values of `column` among `rows`, numeric order when numeric, else first-seen order.
+fn values_of(rows: &[Row], column: &str) -> Vec<String> {
+    let mut keys: Vec<(Option<f64>, String)> = Vec::new();
+    for r in rows {
+        let k = (r.number(column), r.text(column));
+        if !keys.iter().any(|x| x.1 == k.1) {
+            keys.push(k);
+        }
+    }
+    if keys.iter().all(|k| k.0.is_some()) {
+        keys.sort_by(|a, b| a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)));
+    }
+    keys.into_iter().map(|k| k.1).collect()
+}
+
+/// Learning curves: per facet value a row of panels, one per curve, one line per colour value
+/// (mean over its seeds, band ± sd). Diverged seeds count up to their last finite epoch.
+fn draw_curves<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    rows: &[Row],
+    a: &Analysis,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let root = root.titled(title, ("sans-serif", 22)).map_err(plot_err)?;
+    let f = &a.figure;
+    let facets = if f.facet.is_empty() {
+        vec![String::new()]
+    } else {
+        values_of(rows, &f.facet)
+    };
+    let colours = values_of(rows, &f.colour);
+    let areas = root.split_evenly((facets.len(), f.panels.len().max(1)));
+    let mut areas = areas.into_iter();
+    for facet in &facets {
+        let in_facet: Vec<&Row> = rows
+            .iter()
+            .filter(|r| f.facet.is_empty() || r.text(&f.facet) == *facet)
+            .collect();
+        for curve in &f.panels {
+            let area = areas.next().expect("one area per panel");
+            let lines: Vec<(usize, String, Vec<(f64, f64, f64)>)> = colours
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let runs: Vec<&Row> = in_facet
+                        .iter()
+                        .copied()
+                        .filter(|r| r.text(&f.colour) == *c)
+                        .collect();
+                    let diverged = runs.iter().filter(|r| r.diverged).count();
+                    let label = format!(
+                        "{} = {c}{}",
+                        f.colour,
+                        if diverged > 0 { " *" } else { "" }
+                    );
+                    (k, label, mean_curve(&runs, curve))
+                })
+                .filter(|l| !l.2.is_empty())
+                .collect();
+            let pts = lines.iter().flat_map(|l| l.2.iter());
+            let (mut lo, mut hi, mut xmax) = (f64::INFINITY, f64::NEG_INFINITY, 1.0f64);
+            for &(x, m, sd) in pts {
+                lo = lo.min(m - sd);
+                hi = hi.max(m + sd);
+                xmax = xmax.max(x);
+            }
+            if !lo.is_finite() {
+                (lo, hi) = (0.0, 1.0);
+            }
+            let pad = ((hi - lo) * 0.05).max(1e-9);
+            let caption = if f.facet.is_empty() {
+                curve.clone()
+            } else {
+                format!("{curve} ({} = {facet})", f.facet)
+            };
+            let mut chart = ChartBuilder::on(&area)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .caption(caption, ("sans-serif", 18))
+                .build_cartesian_2d(0.5f64..xmax + 0.5, (lo - pad)..(hi + pad))
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(curve.as_str())
+                .label_style(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+            for (k, label, pts) in &lines {
+                let color = Palette99::pick(*k).to_rgba();
+                let band: Vec<(f64, f64)> = pts
+                    .iter()
+                    .map(|p| (p.0, p.1 + p.2))
+                    .chain(pts.iter().rev().map(|p| (p.0, p.1 - p.2)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))
+                    .map_err(plot_err)?;
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.iter().map(|p| (p.0, p.1)),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+            }
+            let corner = if curve.ends_with("acc") {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            };
+            chart
+                .configure_series_labels()
+                .position(corner)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(plot_err)?;
+        }
+    }
+    root.present().map_err(plot_err)
+}
+
+/// Writes `<dir>/<stem>.png` and `<dir>/<stem>.svg`. A scatter figure: one panel per metric of
+/// the analysis' figure against its x, one colour per value of its colour column; diverged runs
+/// are left out, runs excluded from the analysis for another reason are drawn hollow. A curves
+/// figure: learning curves per epoch (see [`draw_curves`]).
 pub fn figure(dir: &Path, stem: &str, title: &str, rows: &[Row], a: &Analysis) -> Result<()> {
     register_font();
-    let size = (500 * a.figure.panels.len().max(1) as u32, 500);
+    let f = &a.figure;
+    let facets = if f.kind == FigureKind::Curves && !f.facet.is_empty() {
+        values_of(rows, &f.facet).len().max(1) as u32
+    } else {
+        1
+    };
+    let size = (500 * f.panels.len().max(1) as u32, 40 + 460 * facets);
     crate::files::write_with(&dir.join(format!("{stem}.png")), true, |tmp| {
-        draw(
-            BitMapBackend::new(tmp, size).into_drawing_area(),
-            title,
-            rows,
-            a,
-        )
+        let area = BitMapBackend::new(tmp, size).into_drawing_area();
+        match f.kind {
+            FigureKind::Scatter => draw(area, title, rows, a),
+            FigureKind::Curves => draw_curves(area, title, rows, a),
+        }
     })?;
     crate::files::write_with(&dir.join(format!("{stem}.svg")), true, |tmp| {
-        draw(
-            SVGBackend::new(tmp, size).into_drawing_area(),
-            title,
-            rows,
-            a,
-        )
+        let area = SVGBackend::new(tmp, size).into_drawing_area();
+        match f.kind {
+            FigureKind::Scatter => draw(area, title, rows, a),
+            FigureKind::Curves => draw_curves(area, title, rows, a),
+        }
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Collected {
     pub points: String,
     /// The equal-x analysis, printed ("" when no two runs share x or the analysis does not ask).
     pub spread: String,
+    /// The dynamics analyses (curve comparisons, group table, contrasts, breakdown), printed.
+    pub comparisons: String,
     /// The content hash of `<experiment>.h5`.
     pub grid_hash: String,
     /// Every file written.
@@ -29,6 +31,33 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// The per-point statistics and the rank correlations with `x`.
+    fn render_correlations(&self, x: &str) -> String {
+        let mut s = format!(
+            "\nPer grid point, mean ± sd over included seeds:\n{}",
+            self.points
+        );
+        s += &format!(
+            "\nSpearman rank correlation with {x} (included runs; p: {} permutations, two-sided; \
+             95 % interval: {} bootstrap resamples of grid points, each with its seeds):\n",
+            crate::metrics::PERMUTATIONS,
+            crate::metrics::BOOTSTRAP
+        );
+        s += &format!(
+            "  {:<32} {:>7} {:>18} {:>9} {:>4}\n",
+            "metric", "rho", "95 % interval", "p", "n"
+        );
+        for (m, t) in &self.correlations {
+            s += &format!(
+                "  {m:<32} {:>+7.3} {:>18} {:>9.4} {:>4}\n",
+                t.rho,
+                format!("[{:+.3}, {:+.3}]", t.ci.0, t.ci.1),
+                t.p_value,
+                t.n
+            );
+        }
+        s
+    }
     pub fn complete(&self) -> bool {
         self.missing.is_empty()
     }
@@ -51,28 +80,8 @@ impl Collected {
                 s += &format!("  {:<24} {}\n", r.name, r.excluded.as_deref().unwrap_or(""));
             }
         }
-        s += &format!(
-            "\nPer grid point, mean ± sd over included seeds:\n{}",
-            self.points
-        );
-        s += &format!(
-            "\nSpearman rank correlation with {x} (included runs; p: {} permutations, two-sided; \
-             95 % interval: {} bootstrap resamples of grid points, each with its seeds):\n",
-            crate::metrics::PERMUTATIONS,
-            crate::metrics::BOOTSTRAP
-        );
-        s += &format!(
-            "  {:<32} {:>7} {:>18} {:>9} {:>4}\n",
-            "metric", "rho", "95 % interval", "p", "n"
-        );
-        for (m, t) in &self.correlations {
-            s += &format!(
-                "  {m:<32} {:>+7.3} {:>18} {:>9.4} {:>4}\n",
-                t.rho,
-                format!("[{:+.3}, {:+.3}]", t.ci.0, t.ci.1),
-                t.p_value,
-                t.n
-            );
+        if !self.correlations.is_empty() {
+            s += &self.render_correlations(x);
         }
         let checks: Vec<&Row> = self
             .rows
@@ -106,6 +115,7 @@ impl Collected {
                 self.spread
             );
         }
+        s += &self.comparisons;
         s += &format!("{experiment}.h5 content_sha256 {}\n", self.grid_hash);
         let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
         s + &format!("wrote {}\n", files.join(", "))
@@ -165,6 +175,7 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
         .collect::<Vec<_>>()
         .join("\n");
     Ok(Collected {
+        comparisons: report::comparisons(a, &analysed),
         table: report::table(&rows),
         correlations: analysed.correlations,
         points,

@@ -99,22 +99,35 @@ pub fn run_one(
     let split = Split::new(data, cfg.split, cfg.seed, device)?;
     let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
     let trained = train::train(&model, &split, &cfg.sgd, cfg.seed, resume, on_epoch)?;
+    // The measured model: the last epoch's, or the best-validation epoch's.
+    let measured_epoch = match &trained.best {
+        Some(b) => {
+            b.restore(&model)?;
+            Some(b.epoch)
+        }
+        None => None,
+    };
     let (test_loss, test_acc) = train::evaluate(&model, &split.test);
     let c = &trained.curves;
-    let last = |v: &Vec<f64>| v.last().copied().unwrap_or(f64::NAN);
+    let at = |v: &Vec<f64>| match measured_epoch {
+        Some(e) => v.get(e as usize - 1).copied().unwrap_or(f64::NAN),
+        None => v.last().copied().unwrap_or(f64::NAN),
+    };
     let final_metrics = FinalMetrics {
-        train_loss: last(&c.train_loss),
-        train_acc: last(&c.train_acc),
-        val_loss: last(&c.val_loss),
-        val_acc: last(&c.val_acc),
+        train_loss: at(&c.train_loss),
+        train_acc: at(&c.train_acc),
+        val_loss: at(&c.val_loss),
+        val_acc: at(&c.val_acc),
         test_loss,
         test_acc,
         diverged: trained.diverged(),
         epochs_completed: c.epoch.len() as i64,
         steps: trained.steps,
         stop_reason: trained.stop,
+        measured_epoch,
     };
-    let curvature = if trained.diverged() {
+    // A run that diverged after its best epoch still has a finite model to measure.
+    let curvature = if trained.diverged() && measured_epoch.is_none() {
         None
     } else {
         Some(curvature::measure(

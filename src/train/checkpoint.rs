@@ -17,6 +17,49 @@ pub struct Checkpoint {
     pub model: Vec<NamedValues>,
     /// Momentum buffers under their parameter's path; empty before the first step.
     pub velocity: Vec<NamedValues>,
+    /// With `sgd.keep_best_val`: the best-validation model so far.
+    pub best: Option<Best>,
+}
+
+/// The model of the epoch with the best validation accuracy so far (`sgd.keep_best_val`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Best {
+    /// 1-based epoch whose end state this is.
+    pub epoch: i64,
+    pub val_acc: f64,
+    /// Every model tensor under its parameter path.
+    pub model: Vec<NamedValues>,
+}
+
+impl Best {
+    pub(super) fn capture(epoch: i64, val_acc: f64, model: &Mlp) -> Result<Best> {
+        Ok(Best {
+            epoch,
+            val_acc,
+            model: model
+                .named_tensors()
+                .map(|(name, t)| host_values(name, t))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Loads this state into `model`.
+    pub fn restore(&self, model: &Mlp) -> Result<()> {
+        restore_model(model, &self.model)
+    }
+}
+
+fn find(list: &[NamedValues], name: &str) -> Result<usize> {
+    list.iter()
+        .position(|(n, _, _)| n == name)
+        .ok_or_else(|| Error::Checkpoint(format!("{name} is missing")))
+}
+
+fn restore_model(model: &Mlp, saved: &[NamedValues]) -> Result<()> {
+    for (name, t) in model.named_tensors() {
+        restore_into(t, &saved[find(saved, name)?])?;
+    }
+    Ok(())
 }
 
 /// Copies saved values into `t` in place, after checking the shape.
@@ -45,6 +88,7 @@ impl Checkpoint {
         curves: &Curves,
         model: &Mlp,
         sgd: &Sgd,
+        best: Option<&Best>,
     ) -> Result<Checkpoint> {
         let velocity = match &sgd.velocity {
             Some(v) => model
@@ -63,19 +107,13 @@ impl Checkpoint {
                 .map(|(name, t)| host_values(name, t))
                 .collect::<Result<_>>()?,
             velocity,
+            best: best.cloned(),
         })
     }
 
     /// Loads the state into `model` and `sgd`; returns the batch-order RNG to continue with.
     pub(super) fn restore(&self, model: &Mlp, sgd: &mut Sgd) -> Result<Rng> {
-        let find = |list: &'_ [NamedValues], name: &str| -> Result<usize> {
-            list.iter()
-                .position(|(n, _, _)| n == name)
-                .ok_or_else(|| Error::Checkpoint(format!("{name} is missing")))
-        };
-        for (name, t) in model.named_tensors() {
-            restore_into(t, &self.model[find(&self.model, name)?])?;
-        }
+        restore_model(model, &self.model)?;
         sgd.velocity = if self.velocity.is_empty() {
             None
         } else {

@@ -4,7 +4,7 @@
 mod checkpoint;
 mod schedule;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Best, Checkpoint};
 pub use schedule::{batch_size_at, lr_at};
 
 use crate::config::SgdConfig;
@@ -70,6 +70,8 @@ pub struct Trained {
     pub stop: StopReason,
     /// SGD steps taken over all epochs.
     pub steps: i64,
+    /// With `sgd.keep_best_val`: the model of the best-validation epoch.
+    pub best: Option<Best>,
 }
 
 impl Trained {
@@ -176,12 +178,13 @@ pub struct EpochEnd<'a> {
     rng: &'a Rng,
     model: &'a Mlp,
     sgd: &'a Sgd,
+    best: Option<&'a Best>,
 }
 
 impl EpochEnd<'_> {
     /// The training state now, from which training can resume bit for bit.
     pub fn checkpoint(&self) -> Result<Checkpoint> {
-        Checkpoint::capture(self.rng, self.curves, self.model, self.sgd)
+        Checkpoint::capture(self.rng, self.curves, self.model, self.sgd, self.best)
     }
 }
 
@@ -201,9 +204,9 @@ pub fn train(
     let n = split.train.len();
     let device = split.train.x.device();
     let mut sgd = Sgd::new(cfg);
-    let (mut rng, mut curves) = match resume {
-        Some(c) => (c.restore(model, &mut sgd)?, c.curves.clone()),
-        None => (Rng::stream(seed, "batches"), Curves::default()),
+    let (mut rng, mut curves, mut best) = match resume {
+        Some(c) => (c.restore(model, &mut sgd)?, c.curves.clone(), c.best.clone()),
+        None => (Rng::stream(seed, "batches"), Curves::default(), None),
     };
     // Wall time continues from the checkpoint's (it is outside the content hash).
     let offset_s = curves.wall_time_s.last().copied().unwrap_or(0.0);
@@ -255,15 +258,21 @@ pub fn train(
             .wall_time_s
             .push(offset_s + start.elapsed().as_secs_f64());
         stop = stop_after(&curves, cfg);
+        // Ties keep the earlier epoch.
+        if cfg.keep_best_val && best.as_ref().is_none_or(|b| val_acc > b.val_acc) {
+            best = Some(Best::capture(epoch as i64 + 1, val_acc, model)?);
+        }
         on_epoch(&EpochEnd {
             curves: &curves,
             stop,
             rng: &rng,
             model,
             sgd: &sgd,
+            best: best.as_ref(),
         })?;
     }
     Ok(Trained {
+        best,
         steps: steps_taken(&curves, n),
         stop: stop.unwrap_or(StopReason::Epochs),
         curves,

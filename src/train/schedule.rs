@@ -11,6 +11,10 @@ pub fn lr_at(s: &SgdConfig, t: f64) -> f64 {
                 .decay_factor
                 .powi((t.floor() as usize / s.decay_every) as i32)
         }
+        ScheduleKind::Milestones => {
+            let passed = s.milestones.iter().filter(|&&m| t >= m as f64).count();
+            s.lr * s.decay_factor.powi(passed as i32)
+        }
         ScheduleKind::CyclicLrDiscrete => {
             if phase(t) < 0.5 {
                 s.lr
@@ -71,6 +75,32 @@ mod tests {
             (32, 160, 32)
         );
         assert_eq!(lr_at(&s, 7.0), 0.1);
+    }
+
+    #[test]
+    fn milestones_multiply_at_the_listed_epochs() {
+        let s = SgdConfig {
+            milestones: vec![3, 5],
+            decay_factor: 0.1,
+            ..sgd(ScheduleKind::Milestones)
+        };
+        let at = |t: f64| lr_at(&s, t);
+        assert_eq!(at(0.0), 0.1);
+        assert_eq!(at(2.99), 0.1);
+        assert!((at(3.0) - 0.01).abs() < 1e-15);
+        assert!((at(4.5) - 0.01).abs() < 1e-15);
+        assert!((at(5.0) - 0.001).abs() < 1e-15);
+        assert!((at(99.0) - 0.001).abs() < 1e-15);
+        let mut c = RunConfig::adhoc();
+        c.sgd = s.clone();
+        c.sgd.milestones = vec![5, 3];
+        let e = c.validate("t").unwrap_err().to_string();
+        assert!(e.contains("sgd.milestones") && e.contains("ascending"), "{e}");
+        c.sgd.milestones.clear();
+        assert!(c.validate("t").unwrap_err().to_string().contains("at least one"));
+        c.sgd.schedule = ScheduleKind::Constant;
+        c.sgd.milestones = vec![2];
+        assert!(c.validate("t").unwrap_err().to_string().contains("only the milestones"));
     }
 
     #[test]

@@ -1,0 +1,559 @@
+//! The comparisons of the paper's dynamics experiments, over rows of one profile: learning
+//! curves of two arms seed by seed (Fig. 1, Fig. 2), the per-group table with contrasts between
+//! groups (Table 1), and the β at which a metric leaves the β = 1 band (Fig. 5). Each result says
+//! whether the claim it encodes holds, so `repro` prints it and `check` gates on it.
+use super::{mean_sd, Row};
+use crate::config::{Breakdown, Contrast, CurveCompare, GroupTable, Test};
+
+/// The curves every comparison reports (the decisive one is the comparison's `curve`).
+pub const REPORTED_CURVES: [&str; 2] = ["val_acc", "train_loss"];
+
+/// |Δ| between two curves over the epochs both have: (mean, max). NaN when they share none or
+/// a value is not finite.
+pub fn distance(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let d: Vec<f64> = a[..n].iter().zip(&b[..n]).map(|(x, y)| (x - y).abs()).collect();
+    if d.iter().any(|x| !x.is_finite()) {
+        return (f64::NAN, f64::NAN);
+    }
+    (d.iter().sum::<f64>() / n as f64, d.iter().fold(0.0, |m, &x| m.max(x)))
+}
+
+/// One curve's distances in a comparison, over the paired seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveDistances {
+    pub curve: String,
+    /// Per seed: mean |Δ| of matched vs base, of control vs base.
+    pub matched_mean: Vec<f64>,
+    pub control_mean: Vec<f64>,
+    /// Per seed: max |Δ| of matched vs base, of control vs base.
+    pub matched_max: Vec<f64>,
+    pub control_max: Vec<f64>,
+    /// Mean |Δ| between two seeds of `base`, averaged over seed pairs: the noise floor.
+    pub seed_noise: f64,
+}
+
+/// What a [`CurveCompare`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareResult {
+    pub spec: CurveCompare,
+    /// Seeds present (and not diverged) in all three arms.
+    pub seeds: Vec<i64>,
+    /// One entry per reported curve (the decisive one included).
+    pub curves: Vec<CurveDistances>,
+    /// Per seed, control − matched mean |Δ| of the decisive curve: mean and sd.
+    pub margin: (f64, f64),
+    pub holds: bool,
+}
+
+fn arm<'a>(rows: &'a [Row], variant: &str) -> Vec<&'a Row> {
+    rows.iter()
+        .filter(|r| !r.diverged && r.text("variant") == variant)
+        .collect()
+}
+
+/// Evaluates a curve comparison on `rows`.
+pub fn compare(rows: &[Row], spec: &CurveCompare) -> CompareResult {
+    let (base, matched, control) = (
+        arm(rows, &spec.base),
+        arm(rows, &spec.matched),
+        arm(rows, &spec.control),
+    );
+    fn by_seed<'a>(rs: &[&'a Row], seed: i64) -> Option<&'a Row> {
+        rs.iter().find(|r| r.seed == seed).copied()
+    }
+    let mut seeds: Vec<i64> = base
+        .iter()
+        .map(|r| r.seed)
+        .filter(|&s| by_seed(&matched, s).is_some() && by_seed(&control, s).is_some())
+        .collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let mut names: Vec<String> = REPORTED_CURVES.map(String::from).to_vec();
+    if !names.contains(&spec.curve) {
+        names.insert(0, spec.curve.clone());
+    }
+    let curves: Vec<CurveDistances> = names
+        .iter()
+        .map(|c| {
+            let curve = |r: &Row| r.curve(c).unwrap_or_default();
+            let (mut mm, mut cm, mut mx, mut cx) = (vec![], vec![], vec![], vec![]);
+            for &s in &seeds {
+                let b = curve(by_seed(&base, s).expect("paired"));
+                let (m_mean, m_max) = distance(&b, &curve(by_seed(&matched, s).expect("paired")));
+                let (c_mean, c_max) = distance(&b, &curve(by_seed(&control, s).expect("paired")));
+                mm.push(m_mean);
+                cm.push(c_mean);
+                mx.push(m_max);
+                cx.push(c_max);
+            }
+            let mut noise = Vec::new();
+            for (i, a) in base.iter().enumerate() {
+                for b in &base[i + 1..] {
+                    noise.push(distance(&curve(a), &curve(b)).0);
+                }
+            }
+            CurveDistances {
+                curve: c.clone(),
+                matched_mean: mm,
+                control_mean: cm,
+                matched_max: mx,
+                control_max: cx,
+                seed_noise: if noise.is_empty() {
+                    f64::NAN
+                } else {
+                    mean_sd(&noise).0
+                },
+            }
+        })
+        .collect();
+    let decisive = curves
+        .iter()
+        .find(|c| c.curve == spec.curve)
+        .expect("the decisive curve is reported");
+    let diffs: Vec<f64> = decisive
+        .control_mean
+        .iter()
+        .zip(&decisive.matched_mean)
+        .map(|(c, m)| c - m)
+        .collect();
+    let margin = if diffs.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        mean_sd(&diffs)
+    };
+    let known = names_a_curve(&spec.curve);
+    let holds = known
+        && !diffs.is_empty()
+        && diffs.iter().all(|d| d.is_finite())
+        && margin.0 > 0.0
+        && margin.0 > if margin.1.is_nan() { 0.0 } else { margin.1 };
+    CompareResult {
+        spec: spec.clone(),
+        seeds,
+        curves,
+        margin,
+        holds,
+    }
+}
+
+/// Whether `name` is a curve [`Row::curve`] knows.
+pub fn names_a_curve(name: &str) -> bool {
+    Row::curve_names().contains(&name)
+}
+
+/// One group of the table: its runs, how many are included, and (mean, sd) per metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    pub group: String,
+    pub runs: usize,
+    pub included: usize,
+    pub values: Vec<(f64, f64)>,
+}
+
+/// The included runs of each value of `by`, in first-seen order.
+fn groups<'a>(rows: &'a [Row], by: &str) -> Vec<(String, Vec<&'a Row>)> {
+    let mut out: Vec<(String, Vec<&Row>)> = Vec::new();
+    for r in rows {
+        let k = r.text(by);
+        match out.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(r),
+            None => out.push((k, vec![r])),
+        }
+    }
+    out
+}
+
+/// Mean ± sd over the included seeds of each metric, per group.
+pub fn group_table(rows: &[Row], t: &GroupTable) -> Vec<GroupStats> {
+    groups(rows, &t.by)
+        .into_iter()
+        .map(|(group, members)| {
+            let ok: Vec<&&Row> = members.iter().filter(|r| r.included()).collect();
+            GroupStats {
+                group,
+                runs: members.len(),
+                included: ok.len(),
+                values: t
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let v: Vec<f64> =
+                            ok.iter().map(|r| r.number(m).unwrap_or(f64::NAN)).collect();
+                        mean_sd(&v)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// What a [`Contrast`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContrastResult {
+    pub spec: Contrast,
+    /// Included runs of each side.
+    pub n: (usize, usize),
+    /// mean(group) − mean(than).
+    pub diff: f64,
+    /// Exact one-sided permutation p-value in the claimed direction: the share of all ways to
+    /// split the pooled values into groups of the same sizes whose difference is at least as
+    /// far in that direction.
+    pub p_value: f64,
+    pub holds: bool,
+}
+
+/// All `k`-subsets of `0..n` (n ≤ 20; the contrasts compare a handful of seeds).
+fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
+    (0u32..1 << n)
+        .filter(|m| m.count_ones() as usize == k)
+        .map(|m| (0..n).filter(|i| m >> i & 1 == 1).collect())
+        .collect()
+}
+
+/// Evaluates a contrast on `rows`.
+pub fn contrast(rows: &[Row], c: &Contrast) -> ContrastResult {
+    let side = |g: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.included() && r.text(&c.by) == g)
+            .map(|r| r.number(&c.metric).unwrap_or(f64::NAN))
+            .filter(|v| v.is_finite())
+            .collect()
+    };
+    let (a, b) = (side(&c.group), side(&c.than));
+    let sign = f64::from(c.sign.signum());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let diff = mean(&a) - mean(&b);
+    let pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
+    let p_value = if a.is_empty() || b.is_empty() || pooled.len() > 20 {
+        f64::NAN
+    } else {
+        let splits = subsets(pooled.len(), a.len());
+        let total: f64 = pooled.iter().sum();
+        let at_least = splits
+            .iter()
+            .filter(|idx| {
+                let sa: f64 = idx.iter().map(|&i| pooled[i]).sum();
+                let d = sa / a.len() as f64 - (total - sa) / b.len() as f64;
+                sign * d >= sign * diff - 1e-12 * diff.abs().max(1.0)
+            })
+            .count();
+        at_least as f64 / splits.len() as f64
+    };
+    let holds = diff.is_finite()
+        && sign * diff > 0.0
+        && c.max_p.is_none_or(|m| p_value.is_finite() && p_value <= m);
+    ContrastResult {
+        spec: c.clone(),
+        n: (a.len(), b.len()),
+        diff,
+        p_value,
+        holds,
+    }
+}
+
+/// One β of a breakdown group: its seeds' metric (mean, sd) and how many diverged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BetaStats {
+    pub beta: f64,
+    pub lr: f64,
+    pub batch_size: i64,
+    pub mean: f64,
+    pub sd: f64,
+    pub runs: usize,
+    pub diverged: usize,
+}
+
+/// One group of a breakdown (one training-set size).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakdownGroup {
+    pub value: String,
+    pub by_number: f64,
+    pub betas: Vec<BetaStats>,
+    /// The β = 1 band.
+    pub band: (f64, f64),
+    /// The first β > 1 whose mean leaves the band; `None` if none does.
+    pub breaks_at: Option<f64>,
+}
+
+/// What a [`Breakdown`] found: its groups in ascending order of `by`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakdownResult {
+    pub spec: Breakdown,
+    pub groups: Vec<BreakdownGroup>,
+    pub holds: bool,
+}
+
+/// Evaluates a breakdown on `rows`. Runs that diverged count with the metric of their epochs
+/// before divergence (the paper marks them `*`); β is each run's η over the group's smallest η.
+pub fn breakdown(rows: &[Row], b: &Breakdown) -> BreakdownResult {
+    let mut out: Vec<BreakdownGroup> = groups(rows, &b.by)
+        .into_iter()
+        .map(|(value, members)| {
+            let by_number = members[0].number(&b.by).unwrap_or(f64::NAN);
+            let lr0 = members.iter().map(|r| r.lr).fold(f64::INFINITY, f64::min);
+            let mut betas: Vec<BetaStats> = Vec::new();
+            for r in &members {
+                let beta = r.lr / lr0;
+                if betas.iter().any(|s| (s.beta - beta).abs() <= 1e-9 * beta) {
+                    continue;
+                }
+                let same: Vec<&&Row> = members
+                    .iter()
+                    .filter(|q| (q.lr / lr0 - beta).abs() <= 1e-9 * beta)
+                    .collect();
+                let v: Vec<f64> = same
+                    .iter()
+                    .map(|q| q.number(&b.metric).unwrap_or(f64::NAN))
+                    .collect();
+                let (mean, sd) = mean_sd(&v);
+                betas.push(BetaStats {
+                    beta,
+                    lr: r.lr,
+                    batch_size: r.batch_size,
+                    mean,
+                    sd,
+                    runs: same.len(),
+                    diverged: same.iter().filter(|q| q.diverged).count(),
+                });
+            }
+            betas.sort_by(|x, y| x.beta.total_cmp(&y.beta));
+            let first = &betas[0];
+            let half = (b.k_sd * if first.sd.is_nan() { 0.0 } else { first.sd }).max(b.floor);
+            let band = (first.mean - half, first.mean + half);
+            let breaks_at = betas
+                .iter()
+                .skip(1)
+                .find(|s| !(s.mean >= band.0 && s.mean <= band.1))
+                .map(|s| s.beta);
+            BreakdownGroup {
+                value,
+                by_number,
+                betas,
+                band,
+                breaks_at,
+            }
+        })
+        .collect();
+    out.sort_by(|x, y| x.by_number.total_cmp(&y.by_number));
+    let holds = out.len() >= 2
+        && out.windows(2).all(|w| match (w[0].breaks_at, w[1].breaks_at) {
+            (Some(small), Some(large)) => small < large,
+            (Some(_), None) => true,
+            _ => false,
+        });
+    BreakdownResult {
+        spec: b.clone(),
+        groups: out,
+        holds,
+    }
+}
+
+/// A test's verdict on `rows`: (what was measured, in words; whether the claim holds).
+pub fn evaluate(rows: &[Row], t: &Test) -> (String, bool) {
+    match t {
+        Test::Compare(c) => {
+            let r = compare(rows, c);
+            (
+                format!(
+                    "margin {:+.4} ± {:.4} ({} seeds)",
+                    r.margin.0,
+                    r.margin.1,
+                    r.seeds.len()
+                ),
+                r.holds,
+            )
+        }
+        Test::Contrast(c) => {
+            let r = contrast(rows, c);
+            (format!("{:+.4}, p {:.4}", r.diff, r.p_value), r.holds)
+        }
+        Test::Breakdown(b) => {
+            let r = breakdown(rows, b);
+            let at: Vec<String> = r
+                .groups
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{}: {}",
+                        g.value,
+                        g.breaks_at
+                            .map(|x| format!("β={x}"))
+                            .unwrap_or_else(|| "none".into())
+                    )
+                })
+                .collect();
+            (at.join("; "), r.holds)
+        }
+    }
+}
+
+/// How each test is phrased as a claim (the "expected" column of `check`).
+pub fn describe(t: &Test) -> String {
+    match t {
+        Test::Compare(c) => format!(
+            "{} nearer {} than {} ({})",
+            c.matched, c.base, c.control, c.curve
+        ),
+        Test::Contrast(c) => format!(
+            "{} {} {}{}",
+            c.group,
+            if c.sign < 0 { "<" } else { ">" },
+            c.than,
+            c.max_p.map(|p| format!(", p ≤ {p}")).unwrap_or_default()
+        ),
+        Test::Breakdown(b) => format!("smaller {} breaks at smaller β", b.by),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Cell, Metric};
+
+    fn row(variant: &str, seed: i64, val: &[f64]) -> Row {
+        Row {
+            name: format!("{variant}_seed{seed}"),
+            lr: 0.1,
+            batch_size: 10,
+            eta_over_s: 0.01,
+            seed,
+            metrics: [f64::NAN; Metric::ALL.len()],
+            epochs: val.len() as i64,
+            stop_reason: "epochs".into(),
+            diverged: false,
+            excluded: None,
+            content_sha256: String::new(),
+            fields: vec![("variant".into(), Cell::Text(variant.into()))],
+            norms: Vec::new(),
+            curves: crate::train::Curves {
+                val_acc: val.to_vec(),
+                train_loss: val.iter().map(|v| 1.0 - v).collect(),
+                ..Default::default()
+            },
+            measured_epoch: val.len() as i64,
+        }
+    }
+
+    fn spec() -> CurveCompare {
+        CurveCompare {
+            name: "t".into(),
+            base: "a".into(),
+            matched: "b".into(),
+            control: "c".into(),
+            curve: "val_acc".into(),
+            claim: String::new(),
+        }
+    }
+
+    #[test]
+    fn distance_is_mean_and_max_over_shared_epochs() {
+        assert_eq!(distance(&[0.1, 0.5, 0.9], &[0.2, 0.3]), (0.15, 0.2));
+        assert!(distance(&[], &[1.0]).0.is_nan());
+        assert!(distance(&[f64::NAN], &[1.0]).0.is_nan());
+    }
+
+    #[test]
+    fn a_matched_arm_nearer_than_the_control_by_more_than_the_spread_holds() {
+        let mut rows = Vec::new();
+        for s in 0..3 {
+            let e = 0.01 * s as f64;
+            rows.push(row("a", s, &[0.5 + e, 0.7, 0.8]));
+            rows.push(row("b", s, &[0.51 + e, 0.71, 0.8]));
+            rows.push(row("c", s, &[0.3 + e, 0.5, 0.6]));
+        }
+        let r = compare(&rows, &spec());
+        assert_eq!(r.seeds, [0, 1, 2]);
+        assert!(r.holds, "{r:?}");
+        assert!((r.margin.0 - (0.2 - 0.02 / 3.0)).abs() < 1e-9, "{:?}", r.margin);
+        assert_eq!(r.curves.len(), 2);
+        // Swap the roles: the control is now the nearer arm, and the claim fails.
+        let mut swapped = spec();
+        std::mem::swap(&mut swapped.matched, &mut swapped.control);
+        assert!(!compare(&rows, &swapped).holds);
+        // A margin smaller than its seed spread does not hold either.
+        let mut noisy = rows.clone();
+        for r in noisy.iter_mut().filter(|r| r.text("variant") == "c") {
+            let shift = [0.0, 0.5, -0.5][r.seed as usize];
+            r.curves.val_acc = vec![0.5 + shift, 0.7, 0.8];
+        }
+        let r = compare(&noisy, &spec());
+        assert!(r.margin.0 > 0.0 && !r.holds, "{r:?}");
+    }
+
+    #[test]
+    fn contrast_p_value_is_exact() {
+        let mut rows = Vec::new();
+        for (g, vals) in [("cyc", [1.0, 2.0, 3.0]), ("const", [4.0, 5.0, 6.0])] {
+            for (s, v) in vals.iter().enumerate() {
+                let mut r = row(g, s as i64, &[0.5]);
+                r.metrics[Metric::LambdaMax as usize] = *v;
+                rows.push(r);
+            }
+        }
+        let c = Contrast {
+            name: "c".into(),
+            by: "variant".into(),
+            metric: "lambda_max".into(),
+            group: "cyc".into(),
+            than: "const".into(),
+            sign: -1,
+            max_p: Some(0.05),
+        };
+        let r = contrast(&rows, &c);
+        assert_eq!(r.diff, -3.0);
+        // The most extreme of C(6,3) = 20 splits.
+        assert_eq!(r.p_value, 0.05);
+        assert!(r.holds);
+        let r = contrast(&rows, &Contrast { sign: 1, ..c.clone() });
+        assert!(!r.holds && r.p_value == 1.0);
+        let r = contrast(&rows, &Contrast { max_p: Some(0.01), ..c });
+        assert!(!r.holds);
+    }
+
+    #[test]
+    fn breakdown_finds_the_first_beta_outside_the_band() {
+        let mut rows = Vec::new();
+        for (n, accs) in [(1000, [0.80, 0.80, 0.70, 0.6]), (4000, [0.85, 0.85, 0.85, 0.7])] {
+            for (k, acc) in accs.iter().enumerate() {
+                for s in 0..2 {
+                    let beta = (1 << k) as f64;
+                    let mut r = row("x", s, &[*acc + 0.001 * s as f64]);
+                    r.lr = 0.1 * beta;
+                    r.fields = vec![("split.train".into(), Cell::I64(n))];
+                    rows.push(r);
+                }
+            }
+        }
+        let b = Breakdown {
+            name: "b".into(),
+            by: "split.train".into(),
+            metric: "max_val_acc".into(),
+            k_sd: 2.0,
+            floor: 0.01,
+        };
+        let r = breakdown(&rows, &b);
+        assert_eq!(r.groups.len(), 2);
+        assert_eq!(r.groups[0].breaks_at, Some(4.0));
+        assert_eq!(r.groups[1].breaks_at, Some(8.0));
+        assert!(r.holds);
+        // The larger set breaking first fails the claim.
+        rows.retain(|r| !(r.text("split.train") == "4000" && r.lr > 0.15));
+        let r = breakdown(&rows, &b);
+        assert_eq!(r.groups[1].breaks_at, None);
+        assert!(r.holds, "the larger set never breaking is consistent");
+        let flipped = Breakdown {
+            by: "split.train".into(),
+            ..b
+        };
+        let mut rev = rows.clone();
+        for r in rev.iter_mut() {
+            let n = if r.text("split.train") == "1000" { 4000 } else { 1000 };
+            r.fields = vec![("split.train".into(), Cell::I64(n))];
+        }
+        assert!(!breakdown(&rev, &flipped).holds);
+    }
+}
