@@ -331,6 +331,8 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
         TARGET,
         "--checkpoint-secs",
         "0",
+        // The best-validation model travels in the checkpoint too.
+        "--keep-best-val",
     ];
     let args = |out: &str| -> Vec<String> {
         SMALL
@@ -353,6 +355,16 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_hash() {
     let (_, reason, stopped_at) = stopping(&tmp.path().join("whole.h5"));
     assert_eq!(reason, "target_loss", "the target {TARGET} is reached");
     assert!(stopped_at >= 10, "stopped after {stopped_at} epochs");
+    let measured: i64 = hdf5::File::open(tmp.path().join("whole.h5"))
+        .unwrap()
+        .dataset("final/measured_epoch")
+        .unwrap()
+        .read_scalar()
+        .unwrap();
+    assert!(
+        (1..=stopped_at).contains(&measured),
+        "measured epoch {measured}"
+    );
 
     let mut child = std::process::Command::new(common::bin())
         .current_dir(tmp.path())

@@ -118,6 +118,10 @@ pub struct Golden {
     /// the experiment's `[analysis]` by `golden bless`, so `check` needs only the artifacts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<Test>,
+    /// Claims of the paper this profile measured not to hold: `check` expects them to fail
+    /// still (a negative result that starts to hold is reported, as the record is then stale).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub negative: Vec<Test>,
     /// Runs below this final training accuracy are left out of the science bands (the profile's
     /// `min_train_acc`); runs that diverged or missed their target training loss always are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,6 +209,7 @@ impl Golden {
             bands: Default::default(),
             science: Default::default(),
             tests: Vec::new(),
+            negative: Vec::new(),
             min_train_acc: None,
             configs_sha256: String::new(),
             reproduced_on: Default::default(),
@@ -242,11 +247,13 @@ impl Golden {
         grid_hash: &str,
         claims: &BTreeMap<String, Claim>,
         tests: &[Test],
+        negative: &[Test],
         min_train_acc: Option<f64>,
     ) -> Golden {
         let mut g = self.clone();
         g.science = claims.clone();
         g.tests = tests.to_vec();
+        g.negative = negative.to_vec();
         g.min_train_acc = min_train_acc;
         let mut configs: Vec<(String, &str)> = runs
             .iter()
@@ -423,9 +430,9 @@ impl Golden {
                 ok: want == got,
             });
         }
-        if !self.science.is_empty() || !self.tests.is_empty() {
+        if !self.science.is_empty() || !self.tests.is_empty() || !self.negative.is_empty() {
             let mut fields = vec![self.x.clone()];
-            for t in &self.tests {
+            for t in self.tests.iter().chain(&self.negative) {
                 for f in t.fields() {
                     if !fields.contains(&f) {
                         fields.push(f);
@@ -460,8 +467,13 @@ impl Golden {
                     ok: claim.holds(t.rho, t.p_value),
                 });
             }
-            for t in &self.tests {
-                let (got, ok) = evaluate(&rows, t);
+            let expected = self
+                .tests
+                .iter()
+                .map(|t| (t, true))
+                .chain(self.negative.iter().map(|t| (t, false)));
+            for (t, claimed) in expected {
+                let (got, holds) = evaluate(&rows, t);
                 r.findings.push(Finding {
                     subject: t.name().to_string(),
                     quantity: match t {
@@ -469,10 +481,14 @@ impl Golden {
                         Test::Contrast(c) => c.metric.clone(),
                         Test::Breakdown(b) => b.metric.clone(),
                     },
-                    expected: describe(t),
+                    expected: if claimed {
+                        describe(t)
+                    } else {
+                        format!("NOT: {}", describe(t))
+                    },
                     got,
-                    band: "claim".into(),
-                    ok,
+                    band: if claimed { "claim" } else { "negative" }.into(),
+                    ok: holds == claimed,
                 });
             }
         }
@@ -614,12 +630,17 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
         (Golden::fresh(exp, profile), String::new())
     };
     let prof = exp.profile(profile)?;
-    let tests: Vec<Test> = prof
-        .tests
-        .iter()
-        .filter_map(|t| exp.analysis.test(t))
-        .collect();
-    let new = old.bless(&runs, &grid_hash, &prof.claims, &tests, prof.min_train_acc);
+    let tests = |names: &[String]| -> Vec<Test> {
+        names.iter().filter_map(|t| exp.analysis.test(t)).collect()
+    };
+    let new = old.bless(
+        &runs,
+        &grid_hash,
+        &prof.claims,
+        &tests(&prof.tests),
+        &tests(&prof.negative),
+        prof.min_train_acc,
+    );
     let diff = line_diff(&old_text, &new.to_toml());
     if !diff.is_empty() {
         new.save(golden)?;

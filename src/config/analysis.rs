@@ -29,8 +29,8 @@ pub struct Analysis {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contrast: Vec<Contrast>,
     /// Where a metric leaves the band of the smallest scale factor β (Fig. 5).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub breakdown: Option<Breakdown>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<Breakdown>,
 }
 
 /// Two runs' learning curves compared on the epoch axis, seed by seed (seed k of one arm with
@@ -59,6 +59,10 @@ pub struct CurveCompare {
 pub struct GroupTable {
     pub by: String,
     pub metrics: Vec<String>,
+    /// Hyperparameter selection (the paper's grid search on validation): within each group,
+    /// only the point (setting) with the highest seed mean of this metric is tabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
 }
 
 /// `metric` of group `group` against group `than` (groups of the table): the claimed sign of
@@ -74,13 +78,18 @@ pub struct Contrast {
     pub sign: i8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_p: Option<f64>,
+    /// As [`GroupTable::select`]: compare only each group's best point by this metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
 }
 
 /// Fig. 5: runs whose η and S are the smallest run's times β, in groups by `by` (e.g. the
 /// training-set size). Per group the band of `metric` at β = 1 is its seeds' mean ± `k_sd`·sd,
-/// at least ± `floor`; the breakdown is the first β > 1 whose seed mean leaves it. The claim:
-/// the breakdown comes at a smaller β in the group with the smaller `by` value than in the one
-/// with the larger (or the larger never breaks).
+/// at least ± `floor`; the breakdown is the first β > 1 whose seed mean leaves it; the drop at β
+/// is the β = 1 mean minus the β mean. The claim, by `criterion`: `earlier_break` (default), the
+/// breakdown comes at a smaller β in the group with the smaller `by` value than in the one with
+/// the larger (or the larger never breaks); `larger_drop`, from the first β at which either group
+/// breaks on, the smaller group's drop is the larger at every β both have.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Breakdown {
@@ -90,6 +99,16 @@ pub struct Breakdown {
     pub k_sd: f64,
     #[serde(default)]
     pub floor: f64,
+    #[serde(default)]
+    pub criterion: BreakdownCriterion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakdownCriterion {
+    #[default]
+    EarlierBreak,
+    LargerDrop,
 }
 
 /// A claim a golden file carries besides rank correlations: one of the analysis' comparisons,
@@ -225,7 +244,7 @@ impl Default for Analysis {
             compare: Vec::new(),
             table: None,
             contrast: Vec::new(),
-            breakdown: None,
+            breakdown: Vec::new(),
         }
     }
 }

@@ -65,6 +65,11 @@ pub struct Profile {
     /// profile is expected to show; `golden bless` copies them into the golden file as tests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<String>,
+    /// Comparisons of the paper that this profile measured NOT to hold (honest negative
+    /// results, explained in the README): `golden bless` records them, and `check` fails if one
+    /// starts to hold, since the recorded result would then be stale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub negative: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,10 +248,16 @@ impl Experiment {
         }
         for (name, p) in &e.profiles {
             let points = e.resolve(name)?;
-            if let Some(t) = p.tests.iter().find(|t| e.analysis.test(t).is_none()) {
+            let unknown = p
+                .tests
+                .iter()
+                .map(|t| ("tests", t))
+                .chain(p.negative.iter().map(|t| ("negative", t)))
+                .find(|(_, t)| e.analysis.test(t).is_none());
+            if let Some((list, t)) = unknown {
                 return Err(Error::config(
                     &origin,
-                    format!("profiles.{name}.tests"),
+                    format!("profiles.{name}.{list}"),
                     format!("'{t}' names no comparison, contrast or breakdown of [analysis]"),
                 ));
             }

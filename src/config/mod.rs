@@ -4,7 +4,8 @@ mod analysis;
 mod experiment;
 
 pub use analysis::{
-    Analysis, Breakdown, Claim, Contrast, CurveCompare, Figure, FigureKind, GroupTable, Test,
+    Analysis, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure, FigureKind,
+    GroupTable, Test,
 };
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
 
@@ -156,8 +157,8 @@ pub struct SgdConfig {
     pub decay_every: usize,
     #[serde(default = "default_decay_factor")]
     pub decay_factor: f64,
-    /// Milestone schedule: the epochs (ascending) at whose start η is multiplied by
-    /// `decay_factor`.
+    /// Milestone schedule: η is multiplied by `decay_factor` once each of these many epochs
+    /// (ascending) has completed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub milestones: Vec<usize>,
     /// Keep the model of the epoch with the best validation accuracy and measure that one

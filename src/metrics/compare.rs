@@ -3,7 +3,7 @@
 //! groups (Table 1), and the β at which a metric leaves the β = 1 band (Fig. 5). Each result says
 //! whether the claim it encodes holds, so `repro` prints it and `check` gates on it.
 use super::{mean_sd, Row};
-use crate::config::{Breakdown, Contrast, CurveCompare, GroupTable, Test};
+use crate::config::{Breakdown, BreakdownCriterion, Contrast, CurveCompare, GroupTable, Test};
 
 /// The curves every comparison reports (the decisive one is the comparison's `curve`).
 pub const REPORTED_CURVES: [&str; 2] = ["val_acc", "train_loss"];
@@ -15,11 +15,18 @@ pub fn distance(a: &[f64], b: &[f64]) -> (f64, f64) {
     if n == 0 {
         return (f64::NAN, f64::NAN);
     }
-    let d: Vec<f64> = a[..n].iter().zip(&b[..n]).map(|(x, y)| (x - y).abs()).collect();
+    let d: Vec<f64> = a[..n]
+        .iter()
+        .zip(&b[..n])
+        .map(|(x, y)| (x - y).abs())
+        .collect();
     if d.iter().any(|x| !x.is_finite()) {
         return (f64::NAN, f64::NAN);
     }
-    (d.iter().sum::<f64>() / n as f64, d.iter().fold(0.0, |m, &x| m.max(x)))
+    (
+        d.iter().sum::<f64>() / n as f64,
+        d.iter().fold(0.0, |m, &x| m.max(x)),
+    )
 }
 
 /// One curve's distances in a comparison, over the paired seeds.
@@ -149,6 +156,8 @@ pub fn names_a_curve(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupStats {
     pub group: String,
+    /// The point chosen for the group when the table selects one.
+    pub selected: Option<String>,
     pub runs: usize,
     pub included: usize,
     pub values: Vec<(f64, f64)>,
@@ -167,13 +176,63 @@ fn groups<'a>(rows: &'a [Row], by: &str) -> Vec<(String, Vec<&'a Row>)> {
     out
 }
 
-/// Mean ± sd over the included seeds of each metric, per group.
+/// The rows of each group's best point: per value of `by`, the point (a run's name without its
+/// seed) with the highest mean of `metric` over its included seeds. All rows when `metric` is
+/// `None`.
+pub fn select_best(rows: &[Row], by: &str, metric: Option<&str>) -> Vec<Row> {
+    let Some(metric) = metric else {
+        return rows.to_vec();
+    };
+    let mut keep: Vec<String> = Vec::new();
+    for (_, members) in groups(rows, by) {
+        let points: Vec<&str> = {
+            let mut p: Vec<&str> = Vec::new();
+            for r in &members {
+                if !p.contains(&r.point()) {
+                    p.push(r.point());
+                }
+            }
+            p
+        };
+        let score = |p: &str| {
+            let v: Vec<f64> = members
+                .iter()
+                .filter(|r| r.point() == p && r.included())
+                .map(|r| r.number(metric).unwrap_or(f64::NAN))
+                .collect();
+            let m = mean_sd(&v).0;
+            if m.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                m
+            }
+        };
+        // Ties keep the first point declared.
+        let best = points
+            .iter()
+            .fold(None::<(&str, f64)>, |b, &p| match b {
+                Some((_, s)) if s >= score(p) => b,
+                _ => Some((p, score(p))),
+            })
+            .map(|b| b.0.to_string());
+        keep.extend(best);
+    }
+    rows.iter()
+        .filter(|r| keep.iter().any(|k| k == r.point()))
+        .cloned()
+        .collect()
+}
+
+/// Mean ± sd over the included seeds of each metric, per group (of its best point when the
+/// table selects).
 pub fn group_table(rows: &[Row], t: &GroupTable) -> Vec<GroupStats> {
-    groups(rows, &t.by)
+    let rows = select_best(rows, &t.by, t.select.as_deref());
+    groups(&rows, &t.by)
         .into_iter()
         .map(|(group, members)| {
             let ok: Vec<&&Row> = members.iter().filter(|r| r.included()).collect();
             GroupStats {
+                selected: t.select.as_ref().map(|_| members[0].point().to_string()),
                 group,
                 runs: members.len(),
                 included: ok.len(),
@@ -216,6 +275,7 @@ fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
 
 /// Evaluates a contrast on `rows`.
 pub fn contrast(rows: &[Row], c: &Contrast) -> ContrastResult {
+    let rows = &select_best(rows, &c.by, c.select.as_deref())[..];
     let side = |g: &str| -> Vec<f64> {
         rows.iter()
             .filter(|r| r.included() && r.text(&c.by) == g)
@@ -340,16 +400,42 @@ pub fn breakdown(rows: &[Row], b: &Breakdown) -> BreakdownResult {
         .collect();
     out.sort_by(|x, y| x.by_number.total_cmp(&y.by_number));
     let holds = out.len() >= 2
-        && out.windows(2).all(|w| match (w[0].breaks_at, w[1].breaks_at) {
-            (Some(small), Some(large)) => small < large,
-            (Some(_), None) => true,
-            _ => false,
+        && out.windows(2).all(|w| match b.criterion {
+            BreakdownCriterion::EarlierBreak => match (w[0].breaks_at, w[1].breaks_at) {
+                (Some(small), Some(large)) => small < large,
+                (Some(_), None) => true,
+                _ => false,
+            },
+            BreakdownCriterion::LargerDrop => larger_drop(&w[0], &w[1]),
         });
     BreakdownResult {
         spec: b.clone(),
         groups: out,
         holds,
     }
+}
+
+/// Whether, from the first β at which either group breaks on, `small`'s drop from its β = 1
+/// mean exceeds `large`'s at every β both have (false when neither breaks).
+fn larger_drop(small: &BreakdownGroup, large: &BreakdownGroup) -> bool {
+    let from = match (small.breaks_at, large.breaks_at) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return false,
+    };
+    let drop = |g: &BreakdownGroup, beta: f64| {
+        g.betas
+            .iter()
+            .find(|s| (s.beta - beta).abs() <= 1e-9 * beta)
+            .map(|s| g.betas[0].mean - s.mean)
+    };
+    let shared: Vec<(f64, f64)> = small
+        .betas
+        .iter()
+        .filter(|s| s.beta >= from * (1.0 - 1e-9))
+        .filter_map(|s| Some((drop(small, s.beta)?, drop(large, s.beta)?)))
+        .collect();
+    !shared.is_empty() && shared.iter().all(|(a, b)| a > b)
 }
 
 /// A test's verdict on `rows`: (what was measured, in words; whether the claim holds).
@@ -405,7 +491,10 @@ pub fn describe(t: &Test) -> String {
             c.than,
             c.max_p.map(|p| format!(", p ≤ {p}")).unwrap_or_default()
         ),
-        Test::Breakdown(b) => format!("smaller {} breaks at smaller β", b.by),
+        Test::Breakdown(b) => match b.criterion {
+            BreakdownCriterion::EarlierBreak => format!("smaller {} breaks at smaller β", b.by),
+            BreakdownCriterion::LargerDrop => format!("smaller {} drops more past the break", b.by),
+        },
     }
 }
 
@@ -468,7 +557,11 @@ mod tests {
         let r = compare(&rows, &spec());
         assert_eq!(r.seeds, [0, 1, 2]);
         assert!(r.holds, "{r:?}");
-        assert!((r.margin.0 - (0.2 - 0.02 / 3.0)).abs() < 1e-9, "{:?}", r.margin);
+        assert!(
+            (r.margin.0 - (0.2 - 0.02 / 3.0)).abs() < 1e-9,
+            "{:?}",
+            r.margin
+        );
         assert_eq!(r.curves.len(), 2);
         // Swap the roles: the control is now the nearer arm, and the claim fails.
         let mut swapped = spec();
@@ -502,22 +595,38 @@ mod tests {
             than: "const".into(),
             sign: -1,
             max_p: Some(0.05),
+            select: None,
         };
         let r = contrast(&rows, &c);
         assert_eq!(r.diff, -3.0);
         // The most extreme of C(6,3) = 20 splits.
         assert_eq!(r.p_value, 0.05);
         assert!(r.holds);
-        let r = contrast(&rows, &Contrast { sign: 1, ..c.clone() });
+        let r = contrast(
+            &rows,
+            &Contrast {
+                sign: 1,
+                ..c.clone()
+            },
+        );
         assert!(!r.holds && r.p_value == 1.0);
-        let r = contrast(&rows, &Contrast { max_p: Some(0.01), ..c });
+        let r = contrast(
+            &rows,
+            &Contrast {
+                max_p: Some(0.01),
+                ..c
+            },
+        );
         assert!(!r.holds);
     }
 
     #[test]
     fn breakdown_finds_the_first_beta_outside_the_band() {
         let mut rows = Vec::new();
-        for (n, accs) in [(1000, [0.80, 0.80, 0.70, 0.6]), (4000, [0.85, 0.85, 0.85, 0.7])] {
+        for (n, accs) in [
+            (1000, [0.80, 0.80, 0.70, 0.6]),
+            (4000, [0.85, 0.85, 0.85, 0.7]),
+        ] {
             for (k, acc) in accs.iter().enumerate() {
                 for s in 0..2 {
                     let beta = (1 << k) as f64;
@@ -534,12 +643,19 @@ mod tests {
             metric: "max_val_acc".into(),
             k_sd: 2.0,
             floor: 0.01,
+            criterion: BreakdownCriterion::EarlierBreak,
         };
         let r = breakdown(&rows, &b);
         assert_eq!(r.groups.len(), 2);
         assert_eq!(r.groups[0].breaks_at, Some(4.0));
         assert_eq!(r.groups[1].breaks_at, Some(8.0));
         assert!(r.holds);
+        // Drops from β = 4 on: 0.1 vs 0 at β = 4, 0.2 vs 0.15 at β = 8.
+        let drop = Breakdown {
+            criterion: BreakdownCriterion::LargerDrop,
+            ..b.clone()
+        };
+        assert!(breakdown(&rows, &drop).holds);
         // The larger set breaking first fails the claim.
         rows.retain(|r| !(r.text("split.train") == "4000" && r.lr > 0.15));
         let r = breakdown(&rows, &b);
@@ -551,7 +667,11 @@ mod tests {
         };
         let mut rev = rows.clone();
         for r in rev.iter_mut() {
-            let n = if r.text("split.train") == "1000" { 4000 } else { 1000 };
+            let n = if r.text("split.train") == "1000" {
+                4000
+            } else {
+                1000
+            };
             r.fields = vec![("split.train".into(), Cell::I64(n))];
         }
         assert!(!breakdown(&rev, &flipped).holds);

@@ -422,7 +422,10 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
         }
     }
     let column = |c: &str| numeric(c) || fields.iter().any(|f| f == c);
-    for (what, c) in [("figure.colour", &a.figure.colour), ("figure.facet", &a.figure.facet)] {
+    for (what, c) in [
+        ("figure.colour", &a.figure.colour),
+        ("figure.facet", &a.figure.facet),
+    ] {
         if !c.is_empty() && !column(c) {
             return bad(what, format!("'{c}' is not a column of the table"));
         }
@@ -433,7 +436,10 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
         } else {
             bad(
                 &what,
-                format!("'{c}' is not a varied field of this profile (have: {})", fields.join(", ")),
+                format!(
+                    "'{c}' is not a varied field of this profile (have: {})",
+                    fields.join(", ")
+                ),
             )
         }
     };
@@ -441,10 +447,24 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
         if !Row::curve_names().contains(&c.curve.as_str()) {
             return bad(
                 &format!("compare.{}.curve", c.name),
-                format!("'{}' is not a curve (have: {})", c.curve, Row::curve_names().join(", ")),
+                format!(
+                    "'{}' is not a curve (have: {})",
+                    c.curve,
+                    Row::curve_names().join(", ")
+                ),
             );
         }
         varied(format!("compare.{}", c.name), "variant")?;
+    }
+    let selects = a
+        .table
+        .iter()
+        .filter_map(|t| t.select.as_ref())
+        .chain(a.contrast.iter().filter_map(|c| c.select.as_ref()));
+    for m in selects {
+        if !numeric(m) {
+            return bad("select", format!("'{m}' is not a numeric column"));
+        }
     }
     if let Some(t) = &a.table {
         varied("table.by".into(), &t.by)?;
@@ -461,7 +481,7 @@ pub fn check_analysis(a: &Analysis, fields: &[String], origin: &str) -> Result<(
             );
         }
     }
-    if let Some(b) = &a.breakdown {
+    for b in &a.breakdown {
         varied("breakdown.by".into(), &b.by)?;
         if !numeric(&b.metric) {
             return bad(
@@ -566,7 +586,7 @@ pub struct Analysed {
     pub compares: Vec<CompareResult>,
     pub groups: Vec<GroupStats>,
     pub contrasts: Vec<ContrastResult>,
-    pub breakdown: Option<BreakdownResult>,
+    pub breakdowns: Vec<BreakdownResult>,
 }
 
 pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
@@ -585,7 +605,7 @@ pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
             .map(|t| group_table(rows, t))
             .unwrap_or_default(),
         contrasts: a.contrast.iter().map(|c| contrast(rows, c)).collect(),
-        breakdown: a.breakdown.as_ref().map(|b| breakdown(rows, b)),
+        breakdowns: a.breakdown.iter().map(|b| breakdown(rows, b)).collect(),
     }
 }
 

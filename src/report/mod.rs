@@ -21,9 +21,21 @@ pub fn table(rows: &[Row]) -> String {
         .first()
         .map(|r| r.fields.iter().map(|(k, _)| k).collect())
         .unwrap_or_default();
-    let _ = write!(s, "{:<24} {:>8} {:>5} {:>10}", "run", "eta", "S", "eta/S");
-    for f in &fields {
-        let _ = write!(s, " {f:>12}");
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(24);
+    let fw: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            rows.iter()
+                .map(|r| r.fields[k].1.to_string().len())
+                .chain([f.len(), 12])
+                .max()
+                .unwrap_or(12)
+        })
+        .collect();
+    let _ = write!(s, "{:<w$} {:>8} {:>5} {:>10}", "run", "eta", "S", "eta/S");
+    for (f, fw) in fields.iter().zip(&fw) {
+        let _ = write!(s, " {f:>fw$}");
     }
     let _ = writeln!(
         s,
@@ -45,11 +57,11 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = write!(
             s,
-            "{:<24} {:>8} {:>5} {:>10.3e}",
+            "{:<w$} {:>8} {:>5} {:>10.3e}",
             r.name, r.lr, r.batch_size, r.eta_over_s
         );
-        for (_, c) in &r.fields {
-            let _ = write!(s, " {:>12}", c.to_string());
+        for ((_, c), fw) in r.fields.iter().zip(&fw) {
+            let _ = write!(s, " {:>fw$}", c.to_string());
         }
         let m = |m: Metric| m.of(r);
         let _ = writeln!(
@@ -262,8 +274,8 @@ pub fn write_grid_h5(
 /// control_mean_abs, matched_max_abs, control_max_abs, seed_noise}}` (per seed),
 /// `/groups/{group, runs, included, <metric>_mean, <metric>_sd}`,
 /// `/contrast/<name>/{diff, p_value, holds}` and
-/// `/breakdown/<by value>/{beta, lr, batch_size, mean, sd, runs, diverged, band, breaks_at}`
-/// (`breaks_at` NaN when no β leaves the band).
+/// `/breakdown/<name>/{holds, <by value>/{beta, lr, batch_size, mean, sd, drop, runs, diverged,
+/// band, breaks_at}}` (`breaks_at` NaN when no β leaves the band).
 fn write_comparisons(
     p: &Path,
     f: &hdf5::File,
@@ -310,23 +322,28 @@ fn write_comparisons(
             h5::scalar(p, &cg, "holds", c.holds as u8)?;
         }
     }
-    if let Some(b) = &analysed.breakdown {
+    if !analysed.breakdowns.is_empty() {
         let g = h5::group(p, f, "breakdown")?;
-        h5::scalar(p, &g, "holds", b.holds as u8)?;
-        for grp in &b.groups {
-            let bg = h5::group(p, &g, &grp.value)?;
-            let col = |get: &dyn Fn(&BetaStats) -> f64| {
-                grp.betas.iter().map(get).collect::<Vec<f64>>()
-            };
-            h5::vector(p, &bg, "beta", &col(&|x| x.beta))?;
-            h5::vector(p, &bg, "lr", &col(&|x| x.lr))?;
-            h5::vector(p, &bg, "batch_size", &col(&|x| x.batch_size as f64))?;
-            h5::vector(p, &bg, "mean", &col(&|x| x.mean))?;
-            h5::vector(p, &bg, "sd", &col(&|x| x.sd))?;
-            h5::vector(p, &bg, "runs", &col(&|x| x.runs as f64))?;
-            h5::vector(p, &bg, "diverged", &col(&|x| x.diverged as f64))?;
-            h5::vector(p, &bg, "band", &[grp.band.0, grp.band.1])?;
-            h5::scalar(p, &bg, "breaks_at", grp.breaks_at.unwrap_or(f64::NAN))?;
+        for b in &analysed.breakdowns {
+            let bg = h5::group(p, &g, &b.spec.name)?;
+            h5::scalar(p, &bg, "holds", b.holds as u8)?;
+            for grp in &b.groups {
+                let gg = h5::group(p, &bg, &grp.value)?;
+                let col = |get: &dyn Fn(&BetaStats) -> f64| {
+                    grp.betas.iter().map(get).collect::<Vec<f64>>()
+                };
+                let first = grp.betas[0].mean;
+                h5::vector(p, &gg, "beta", &col(&|x| x.beta))?;
+                h5::vector(p, &gg, "lr", &col(&|x| x.lr))?;
+                h5::vector(p, &gg, "batch_size", &col(&|x| x.batch_size as f64))?;
+                h5::vector(p, &gg, "mean", &col(&|x| x.mean))?;
+                h5::vector(p, &gg, "sd", &col(&|x| x.sd))?;
+                h5::vector(p, &gg, "drop", &col(&|x| first - x.mean))?;
+                h5::vector(p, &gg, "runs", &col(&|x| x.runs as f64))?;
+                h5::vector(p, &gg, "diverged", &col(&|x| x.diverged as f64))?;
+                h5::vector(p, &gg, "band", &[grp.band.0, grp.band.1])?;
+                h5::scalar(p, &gg, "breaks_at", grp.breaks_at.unwrap_or(f64::NAN))?;
+            }
         }
     }
     Ok(())
@@ -394,11 +411,7 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
         );
     }
     if let Some(t) = &a.table {
-        let _ = writeln!(
-            s,
-            "\nPer {} (mean ± sd over included seeds):",
-            t.by
-        );
+        let _ = writeln!(s, "\nPer {} (mean ± sd over included seeds):", t.by);
         let _ = write!(s, "  {:<22} {:>4}", t.by, "n");
         for m in &t.metrics {
             let _ = write!(s, " {:>22}", m);
@@ -414,6 +427,9 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
                 };
                 let _ = write!(s, " {cell:>22}");
             }
+            if let Some(p) = &g.selected {
+                let _ = write!(s, "  (selected: {p})");
+            }
             s.push('\n');
         }
     }
@@ -425,7 +441,7 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
         for c in &an.contrasts {
             let _ = writeln!(
                 s,
-                "  {:<36} {:<14} {:>9} n={}+{} diff {:+.4} p {:.4} → {}",
+                "  {:<40} {:<14} {:>2} n={}+{} diff {:+.4} p {:.4} → {}",
                 c.spec.name,
                 c.spec.metric,
                 crate::metrics::describe(&crate::config::Test::Contrast(c.spec.clone()))
@@ -440,11 +456,11 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
             );
         }
     }
-    if let Some(b) = &an.breakdown {
+    for b in &an.breakdowns {
         let _ = writeln!(
             s,
-            "\nBreakdown of {} with β (η and S both × β), per {}; band: β = 1 mean ± {}·sd (at least ± {}); * = a seed diverged:",
-            b.spec.metric, b.spec.by, b.spec.k_sd, b.spec.floor
+            "\nBreakdown {}: {} with β (η and S both × β), per {}; band: β = 1 mean ± {}·sd (at least ± {}); drop: β = 1 mean − β mean; * = a seed diverged:",
+            b.spec.name, b.spec.metric, b.spec.by, b.spec.k_sd, b.spec.floor
         );
         for g in &b.groups {
             let _ = writeln!(
@@ -461,12 +477,13 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
             for x in &g.betas {
                 let _ = writeln!(
                     s,
-                    "    β {:>6} (η {:<8} S {:<6}) {:.4} ± {:.4} n={}{}",
+                    "    β {:>6} (η {:<8} S {:<6}) {:.4} ± {:.4} drop {:+.4} n={}{}",
                     x.beta,
                     x.lr,
                     x.batch_size,
                     x.mean,
                     if x.sd.is_nan() { 0.0 } else { x.sd },
+                    g.betas[0].mean - x.mean,
                     x.runs,
                     if x.diverged > 0 {
                         format!(" *{} diverged", x.diverged)
@@ -478,8 +495,8 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
         }
         let _ = writeln!(
             s,
-            "  claim (the smaller {} breaks at a smaller β) {}",
-            b.spec.by,
+            "  claim ({}) {}",
+            crate::metrics::describe(&crate::config::Test::Breakdown(b.spec.clone())),
             if b.holds { "holds" } else { "does NOT hold" }
         );
     }

@@ -240,7 +240,7 @@ where
             .iter()
             .filter(|r| f.facet.is_empty() || r.text(&f.facet) == *facet)
             .collect();
-        for curve in &f.panels {
+        for (panel, curve) in f.panels.iter().enumerate() {
             let area = areas.next().expect("one area per panel");
             let lines: Vec<(usize, String, Vec<(f64, f64, f64)>)> = colours
                 .iter()
@@ -252,11 +252,8 @@ where
                         .filter(|r| r.text(&f.colour) == *c)
                         .collect();
                     let diverged = runs.iter().filter(|r| r.diverged).count();
-                    let label = format!(
-                        "{} = {c}{}",
-                        f.colour,
-                        if diverged > 0 { " *" } else { "" }
-                    );
+                    let label =
+                        format!("{} = {c}{}", f.colour, if diverged > 0 { " *" } else { "" });
                     (k, label, mean_curve(&runs, curve))
                 })
                 .filter(|l| !l.2.is_empty())
@@ -311,6 +308,10 @@ where
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                     });
+            }
+            if panel > 0 {
+                // The colours are the same in every panel: one legend per row.
+                continue;
             }
             let corner = if curve.ends_with("acc") {
                 SeriesLabelPosition::LowerRight

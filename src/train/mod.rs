@@ -205,7 +205,11 @@ pub fn train(
     let device = split.train.x.device();
     let mut sgd = Sgd::new(cfg);
     let (mut rng, mut curves, mut best) = match resume {
-        Some(c) => (c.restore(model, &mut sgd)?, c.curves.clone(), c.best.clone()),
+        Some(c) => (
+            c.restore(model, &mut sgd)?,
+            c.curves.clone(),
+            c.best.clone(),
+        ),
         None => (Rng::stream(seed, "batches"), Curves::default(), None),
     };
     // Wall time continues from the checkpoint's (it is outside the content hash).

@@ -95,12 +95,23 @@ mod tests {
         c.sgd = s.clone();
         c.sgd.milestones = vec![5, 3];
         let e = c.validate("t").unwrap_err().to_string();
-        assert!(e.contains("sgd.milestones") && e.contains("ascending"), "{e}");
+        assert!(
+            e.contains("sgd.milestones") && e.contains("ascending"),
+            "{e}"
+        );
         c.sgd.milestones.clear();
-        assert!(c.validate("t").unwrap_err().to_string().contains("at least one"));
+        assert!(c
+            .validate("t")
+            .unwrap_err()
+            .to_string()
+            .contains("at least one"));
         c.sgd.schedule = ScheduleKind::Constant;
         c.sgd.milestones = vec![2];
-        assert!(c.validate("t").unwrap_err().to_string().contains("only the milestones"));
+        assert!(c
+            .validate("t")
+            .unwrap_err()
+            .to_string()
+            .contains("only the milestones"));
     }
 
     #[test]
