@@ -540,7 +540,8 @@ mod tests {
 
     #[test]
     fn distance_is_mean_and_max_over_shared_epochs() {
-        assert_eq!(distance(&[0.1, 0.5, 0.9], &[0.2, 0.3]), (0.15, 0.2));
+        let (mean, max) = distance(&[0.1, 0.5, 0.9], &[0.2, 0.3]);
+        assert!((mean - 0.15).abs() < 1e-15 && (max - 0.2).abs() < 1e-15);
         assert!(distance(&[], &[1.0]).0.is_nan());
         assert!(distance(&[f64::NAN], &[1.0]).0.is_nan());
     }
@@ -569,9 +570,10 @@ mod tests {
         assert!(!compare(&rows, &swapped).holds);
         // A margin smaller than its seed spread does not hold either.
         let mut noisy = rows.clone();
+        // Seeds 0 and 1 of the control now equal the base, seed 2 is far off.
         for r in noisy.iter_mut().filter(|r| r.text("variant") == "c") {
-            let shift = [0.0, 0.5, -0.5][r.seed as usize];
-            r.curves.val_acc = vec![0.5 + shift, 0.7, 0.8];
+            let e = 0.01 * r.seed as f64;
+            r.curves.val_acc = vec![[0.5 + e, 0.5 + e, 1.0][r.seed as usize], 0.7, 0.8];
         }
         let r = compare(&noisy, &spec());
         assert!(r.margin.0 > 0.0 && !r.holds, "{r:?}");

@@ -183,9 +183,12 @@ where
     root.present().map_err(plot_err)
 }
 
+/// (epoch, mean, sd) per epoch.
+type MeanCurve = Vec<(f64, f64, f64)>;
+
 /// Per epoch (1-based), the mean and sd over `runs` of a curve, over the runs that reached that
 /// epoch with a finite value.
-fn mean_curve(runs: &[&Row], curve: &str) -> Vec<(f64, f64, f64)> {
+fn mean_curve(runs: &[&Row], curve: &str) -> MeanCurve {
     let curves: Vec<Vec<f64>> = runs.iter().filter_map(|r| r.curve(curve)).collect();
     let len = curves.iter().map(Vec::len).max().unwrap_or(0);
     (0..len)
@@ -242,7 +245,7 @@ where
             .collect();
         for (panel, curve) in f.panels.iter().enumerate() {
             let area = areas.next().expect("one area per panel");
-            let lines: Vec<(usize, String, Vec<(f64, f64, f64)>)> = colours
+            let lines: Vec<(usize, String, MeanCurve)> = colours
                 .iter()
                 .enumerate()
                 .map(|(k, c)| {
