@@ -623,6 +623,29 @@ mod tests {
     }
 
     #[test]
+    fn selection_keeps_each_groups_best_point_by_its_seed_mean() {
+        let mut rows = Vec::new();
+        for (lr, accs) in [
+            (0.1, [0.80, 0.90]),
+            (0.2, [0.86, 0.86]),
+            (0.4, [0.70, 0.99]),
+        ] {
+            for (s, acc) in accs.iter().enumerate() {
+                let mut r = row("cyc", s as i64, &[*acc]);
+                r.lr = lr;
+                r.name = format!("lr{lr}_bs10_cyc_seed{s}");
+                r.metrics[Metric::ValAcc as usize] = *acc;
+                rows.push(r);
+            }
+        }
+        let kept = select_best(&rows, "variant", Some("val_acc"));
+        // Means 0.85, 0.86, 0.845: the second point, both seeds.
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|r| r.lr == 0.2));
+        assert_eq!(select_best(&rows, "variant", None).len(), 6);
+    }
+
+    #[test]
     fn breakdown_finds_the_first_beta_outside_the_band() {
         let mut rows = Vec::new();
         for (n, accs) in [
@@ -647,7 +670,17 @@ mod tests {
             floor: 0.01,
             criterion: BreakdownCriterion::EarlierBreak,
         };
+        // A seed that diverged at β = 8 counts with its epochs before divergence, marked.
+        let last = rows
+            .iter_mut()
+            .rfind(|r| r.lr > 0.75 && r.lr < 0.85)
+            .unwrap();
+        last.diverged = true;
+        last.curves.val_acc.push(f64::NAN);
         let r = breakdown(&rows, &b);
+        assert_eq!(r.groups[1].betas[3].diverged, 1);
+        assert_eq!(r.groups[1].betas[3].runs, 2);
+        assert!((r.groups[1].betas[3].mean - 0.7005).abs() < 1e-12);
         assert_eq!(r.groups.len(), 2);
         assert_eq!(r.groups[0].breaks_at, Some(4.0));
         assert_eq!(r.groups[1].breaks_at, Some(8.0));
