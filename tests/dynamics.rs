@@ -71,7 +71,7 @@ fn every_dynamics_experiment_has_smoke_quick_and_paper_profiles() {
         ("fig1", 25, 1, 1),
         ("table1", 25, 6, 3),
         ("fig2", 25, 2, 0),
-        ("fig5", 60, 1, 1),
+        ("fig5", 60, 2, 0),
     ] {
         let e = Experiment::load(Path::new(&repo(&format!("experiments/{name}.toml")))).unwrap();
         let profiles: Vec<&str> = e.profiles.keys().map(String::as_str).collect();
@@ -229,4 +229,60 @@ fn fig5_breakdown_and_fig2_milestones_run_and_are_reported() {
     assert_eq!(lr.len(), 4);
     assert_eq!(lr[..3], [0.02, 0.02, 0.02]);
     assert!((lr[3] - 0.002).abs() < 1e-12, "{lr:?}");
+}
+
+#[test]
+fn a_claimed_contrast_or_comparison_of_a_missing_arm_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("experiments/table1.toml")).unwrap();
+    let bad = text.replacen("than = \"constant\"", "than = \"konstant\"", 1);
+    let path = tmp.path().join("table1.toml");
+    std::fs::write(&path, bad).unwrap();
+    let msg = Experiment::load(&path).unwrap_err().to_string();
+    assert!(
+        msg.contains("analysis.contrast.lambda_max_discrete_lr")
+            && msg.contains("no point with variant = 'konstant'")
+            && msg.contains("discrete-lr, discrete-batch"),
+        "{msg}"
+    );
+    let text = std::fs::read_to_string(repo("experiments/fig1.toml")).unwrap();
+    let bad = text.replacen("matched = \"cyclic-lr\"", "matched = \"cyclic-eta\"", 1);
+    std::fs::write(tmp.path().join("fig1.toml"), bad).unwrap();
+    let msg = Experiment::load(&tmp.path().join("fig1.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("analysis.compare.cyclic_batch_vs_cyclic_lr")
+            && msg.contains("no point of variant 'cyclic-eta'"),
+        "{msg}"
+    );
+    // Arms of a comparison must train equally long.
+    let bad = text.replacen(
+        "{ when = { variant = \"cyclic-lr\" }, set = { \"sgd.schedule\" = \"cyclic_lr_discrete\" } }",
+        "{ when = { variant = \"cyclic-lr\" }, set = { \"sgd.schedule\" = \"cyclic_lr_discrete\", \"sgd.epochs\" = 3 } }",
+        1,
+    );
+    assert_ne!(bad, text);
+    std::fs::write(tmp.path().join("fig1.toml"), bad).unwrap();
+    let msg = Experiment::load(&tmp.path().join("fig1.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("compared curves need equal epochs"), "{msg}");
+    // A breakdown's β must scale η and S alike.
+    let text = std::fs::read_to_string(repo("experiments/fig5.toml")).unwrap();
+    let bad = text.replacen(
+        "\"sgd.batch_size\" = [8, 16, 32]",
+        "\"sgd.batch_size\" = [8, 16, 24]",
+        1,
+    );
+    assert_ne!(bad, text);
+    std::fs::write(tmp.path().join("fig5.toml"), bad).unwrap();
+    let msg = Experiment::load(&tmp.path().join("fig5.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("analysis.breakdown.breaks_earlier_on_less_data")
+            && msg.contains("scales η by 4 but S by 3"),
+        "{msg}"
+    );
 }

@@ -108,19 +108,28 @@ pub fn load_checkpoint(path: &Path) -> Result<SavedCheckpoint> {
             curves: read_curves(path, &group("curves")?)?,
             model: read_tensors(path, &group("model")?)?,
             velocity: read_tensors(path, &group("velocity")?)?,
-            best: match f.group("best") {
-                Ok(g) => Some(Best {
-                    epoch: h5::read_vec::<i64>(path, &g, "epoch")?
-                        .first()
-                        .copied()
-                        .unwrap_or(0),
+            best: if f.link_exists("best") {
+                let g = group("best")?;
+                let epoch = h5::read_vec::<i64>(path, &g, "epoch")?
+                    .first()
+                    .copied()
+                    .filter(|&e| e >= 1)
+                    .ok_or_else(|| {
+                        Error::Checkpoint(format!(
+                            "{}: /best/epoch is missing or not ≥ 1",
+                            path.display()
+                        ))
+                    })?;
+                Some(Best {
+                    epoch,
                     val_acc: h5::read_f64(path, &g, "val_acc")?,
                     model: read_tensors(
                         path,
                         &g.group("model").map_err(Error::hdf5(path, "best/model"))?,
                     )?,
-                }),
-                Err(_) => None,
+                })
+            } else {
+                None
             },
         },
     })

@@ -473,7 +473,7 @@ impl Golden {
                 .map(|t| (t, true))
                 .chain(self.negative.iter().map(|t| (t, false)));
             for (t, claimed) in expected {
-                let (got, holds) = evaluate(&rows, t);
+                let v = evaluate(&rows, t);
                 r.findings.push(Finding {
                     subject: t.name().to_string(),
                     quantity: match t {
@@ -486,9 +486,18 @@ impl Golden {
                     } else {
                         format!("NOT: {}", describe(t))
                     },
-                    got,
+                    got: if v.defined {
+                        v.got
+                    } else {
+                        format!("{} (not measurable)", v.got)
+                    },
                     band: if claimed { "claim" } else { "negative" }.into(),
-                    ok: holds == claimed,
+                    // A negative result holds only where the test was measured.
+                    ok: if claimed {
+                        v.holds
+                    } else {
+                        v.defined && !v.holds
+                    },
                 });
             }
         }

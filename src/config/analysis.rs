@@ -129,12 +129,17 @@ impl Test {
             Test::Breakdown(b) => &b.name,
         }
     }
-    /// The config fields the test reads from each run.
+    /// The columns the test reads from each run besides the metrics (config fields by dotted
+    /// path; names that are metrics are harmless here).
     pub fn fields(&self) -> Vec<String> {
         match self {
             Test::Compare(_) => vec!["variant".into()],
-            Test::Contrast(c) => vec![c.by.clone()],
-            Test::Breakdown(b) => vec![b.by.clone()],
+            Test::Contrast(c) => [Some(&c.by), Some(&c.metric), c.select.as_ref()]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            Test::Breakdown(b) => vec![b.by.clone(), b.metric.clone()],
         }
     }
 }

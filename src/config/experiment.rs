@@ -276,6 +276,126 @@ impl Experiment {
                     }
                 }
             }
+            // Each arm of a comparison: one run per seed, all arms the same number of epochs
+            // (curves are compared epoch by epoch).
+            for c in &e.analysis.compare {
+                let arms: Vec<&GridPoint> = points
+                    .iter()
+                    .filter(|q| [&c.base, &c.matched, &c.control].contains(&&q.config.variant))
+                    .collect();
+                let bad = |why: String| {
+                    Err(Error::config(
+                        &origin,
+                        format!("analysis.compare.{}", c.name),
+                        format!("profile {name}: {why}"),
+                    ))
+                };
+                for (i, q) in arms.iter().enumerate() {
+                    if let Some(twin) = arms[..i].iter().find(|t| {
+                        t.config.variant == q.config.variant && t.config.seed == q.config.seed
+                    }) {
+                        return bad(format!(
+                            "variant '{}' has two runs of seed {} ({} and {}); pair arms seed by seed",
+                            q.config.variant,
+                            q.config.seed,
+                            twin.name(),
+                            q.name()
+                        ));
+                    }
+                    if q.config.sgd.epochs != arms[0].config.sgd.epochs {
+                        return bad(format!(
+                            "{} trains {} epochs, {} trains {}; compared curves need equal epochs",
+                            arms[0].name(),
+                            arms[0].config.sgd.epochs,
+                            q.name(),
+                            q.config.sgd.epochs
+                        ));
+                    }
+                }
+            }
+            // A breakdown scales η and S together by β, over a numeric field.
+            for b in &e.analysis.breakdown {
+                let at = format!("analysis.breakdown.{}", b.name);
+                let mut groups: Vec<(String, Vec<&GridPoint>)> = Vec::new();
+                for q in &points {
+                    let v = q.config.field(&b.by);
+                    if !matches!(v, Some(Value::Integer(_) | Value::Float(_))) {
+                        return Err(Error::config(
+                            &origin,
+                            at,
+                            format!("'{}' is not a numeric field of profile {name}", b.by),
+                        ));
+                    }
+                    let k = v.map(|v| v.to_string()).unwrap_or_default();
+                    match groups.iter_mut().find(|g| g.0 == k) {
+                        Some(g) => g.1.push(q),
+                        None => groups.push((k, vec![q])),
+                    }
+                }
+                for (_, g) in &groups {
+                    let lr0 = g
+                        .iter()
+                        .map(|q| q.config.sgd.lr)
+                        .fold(f64::INFINITY, f64::min);
+                    let bs0 = g.iter().map(|q| q.config.sgd.batch_size).min().unwrap_or(1) as f64;
+                    if let Some(q) = g.iter().find(|q| {
+                        let (bl, bs) =
+                            (q.config.sgd.lr / lr0, q.config.sgd.batch_size as f64 / bs0);
+                        (bl - bs).abs() > 1e-9 * bl
+                    }) {
+                        return Err(Error::config(
+                            &origin,
+                            at,
+                            format!(
+                                "profile {name}: {} scales η by {} but S by {}; a breakdown needs η and S × the same β",
+                                q.name(),
+                                q.config.sgd.lr / lr0,
+                                q.config.sgd.batch_size as f64 / bs0
+                            ),
+                        ));
+                    }
+                }
+            }
+            for c in &e.analysis.contrast {
+                if c.sign != 1 && c.sign != -1 {
+                    return Err(Error::config(
+                        &origin,
+                        format!("analysis.contrast.{}.sign", c.name),
+                        format!("must be 1 or -1, got {}", c.sign),
+                    ));
+                }
+            }
+            // A contrast a profile claims must compare groups the profile has.
+            let claimed = p.tests.iter().chain(&p.negative);
+            for c in e
+                .analysis
+                .contrast
+                .iter()
+                .filter(|c| claimed.clone().any(|t| *t == c.name))
+            {
+                let values: Vec<String> = points
+                    .iter()
+                    .map(|q| match q.config.field(&c.by) {
+                        Some(Value::String(s)) => s,
+                        Some(v) => v.to_string(),
+                        None => String::new(),
+                    })
+                    .collect();
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                for g in [&c.group, &c.than] {
+                    if !values.contains(&g.as_str()) {
+                        return Err(Error::config(
+                            &origin,
+                            format!("analysis.contrast.{}", c.name),
+                            format!(
+                                "profile {name} claims it but has no point with {} = '{g}' (have: {})",
+                                c.by,
+                                dedup(&values).join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         Ok(e)
     }
@@ -481,5 +601,11 @@ mod tests {
             .contains("both named lr0.1_bs128_seed0"));
         let e = experiment("axes = [{ field = \"sgd.lr\", values = [-1.0] }]");
         assert!(e.unwrap_err().to_string().contains("sgd.lr"));
+        let e = experiment("tests = [\"nope\"]");
+        let msg = e.unwrap_err().to_string();
+        assert!(
+            msg.contains("profiles.p.tests") && msg.contains("'nope' names no comparison"),
+            "{msg}"
+        );
     }
 }

@@ -535,6 +535,15 @@ impl RunConfig {
                 ),
             );
         }
+        if let Some(&m) = s.milestones.iter().find(|&&m| m >= s.epochs) {
+            return bad(
+                "sgd.milestones",
+                format!(
+                    "milestone {m} is never reached: training has {} epochs",
+                    s.epochs
+                ),
+            );
+        }
         if !s.milestones.is_empty() && s.schedule != ScheduleKind::Milestones {
             return bad(
                 "sgd.milestones",

@@ -133,11 +133,12 @@ pub fn compare(rows: &[Row], spec: &CurveCompare) -> CompareResult {
         mean_sd(&diffs)
     };
     let known = names_a_curve(&spec.curve);
+    // Two paired seeds at least: with one, the margin has no spread to beat.
     let holds = known
-        && !diffs.is_empty()
+        && diffs.len() >= 2
         && diffs.iter().all(|d| d.is_finite())
         && margin.0 > 0.0
-        && margin.0 > if margin.1.is_nan() { 0.0 } else { margin.1 };
+        && margin.0 > margin.1;
     CompareResult {
         spec: spec.clone(),
         seeds,
@@ -260,7 +261,7 @@ pub struct ContrastResult {
     pub diff: f64,
     /// Exact one-sided permutation p-value in the claimed direction: the share of all ways to
     /// split the pooled values into groups of the same sizes whose difference is at least as
-    /// far in that direction.
+    /// far in that direction (above 20 pooled runs: from 10 000 random splits).
     pub p_value: f64,
     pub holds: bool,
 }
@@ -288,22 +289,31 @@ pub fn contrast(rows: &[Row], c: &Contrast) -> ContrastResult {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let diff = mean(&a) - mean(&b);
     let pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
-    let p_value = if a.is_empty() || b.is_empty() || pooled.len() > 20 {
+    let total: f64 = pooled.iter().sum();
+    let extreme = |idx: &[usize]| {
+        let sa: f64 = idx.iter().map(|&i| pooled[i]).sum();
+        let d = sa / a.len() as f64 - (total - sa) / b.len() as f64;
+        sign * d >= sign * diff - 1e-12 * diff.abs().max(1.0)
+    };
+    let p_value = if a.is_empty() || b.is_empty() || sign == 0.0 {
         f64::NAN
-    } else {
+    } else if pooled.len() <= 20 {
         let splits = subsets(pooled.len(), a.len());
-        let total: f64 = pooled.iter().sum();
-        let at_least = splits
-            .iter()
-            .filter(|idx| {
-                let sa: f64 = idx.iter().map(|&i| pooled[i]).sum();
-                let d = sa / a.len() as f64 - (total - sa) / b.len() as f64;
-                sign * d >= sign * diff - 1e-12 * diff.abs().max(1.0)
+        splits.iter().filter(|idx| extreme(idx)).count() as f64 / splits.len() as f64
+    } else {
+        // Too many splits to enumerate: random ones from a fixed stream, (1 + hits)/(1 + draws).
+        let mut rng = crate::determinism::Rng::stream(0, &format!("contrast/{}", c.name));
+        let hits = (0..super::PERMUTATIONS)
+            .filter(|_| {
+                let perm = rng.permutation(pooled.len());
+                extreme(&perm[..a.len()])
             })
             .count();
-        at_least as f64 / splits.len() as f64
+        (1 + hits) as f64 / (1 + super::PERMUTATIONS) as f64
     };
     let holds = diff.is_finite()
+        && a.len() >= 2
+        && b.len() >= 2
         && sign * diff > 0.0
         && c.max_p.is_none_or(|m| p_value.is_finite() && p_value <= m);
     ContrastResult {
@@ -415,50 +425,92 @@ pub fn breakdown(rows: &[Row], b: &Breakdown) -> BreakdownResult {
     }
 }
 
-/// Whether, from the first β at which either group breaks on, `small`'s drop from its β = 1
-/// mean exceeds `large`'s at every β both have (false when neither breaks).
+/// Whether `small` loses significantly more than `large` at the largest β both have (drop
+/// difference above twice its standard error, from the seeds of that β and of β = 1 in each
+/// group) and never significantly less at any shared β from the first break on. False when
+/// neither group breaks.
 fn larger_drop(small: &BreakdownGroup, large: &BreakdownGroup) -> bool {
     let from = match (small.breaks_at, large.breaks_at) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,
         (None, None) => return false,
     };
-    let drop = |g: &BreakdownGroup, beta: f64| {
+    let at = |g: &'_ BreakdownGroup, beta: f64| -> Option<BetaStats> {
         g.betas
             .iter()
             .find(|s| (s.beta - beta).abs() <= 1e-9 * beta)
-            .map(|s| g.betas[0].mean - s.mean)
+            .cloned()
     };
+    let var = |s: &BetaStats| {
+        if s.sd.is_nan() || s.runs < 2 {
+            f64::NAN
+        } else {
+            s.sd * s.sd / s.runs as f64
+        }
+    };
+    // (difference of drops, its standard error) per shared β from the break on.
     let shared: Vec<(f64, f64)> = small
         .betas
         .iter()
         .filter(|s| s.beta >= from * (1.0 - 1e-9))
-        .filter_map(|s| Some((drop(small, s.beta)?, drop(large, s.beta)?)))
+        .filter_map(|s| {
+            let l = at(large, s.beta)?;
+            let (s1, l1) = (&small.betas[0], &large.betas[0]);
+            let d = (s1.mean - s.mean) - (l1.mean - l.mean);
+            let se = (var(s) + var(&l) + var(s1) + var(l1)).sqrt();
+            Some((d, se))
+        })
         .collect();
-    !shared.is_empty() && shared.iter().all(|(a, b)| a > b)
+    match shared.last() {
+        Some(&(d, se)) if se.is_finite() => {
+            d > 2.0 * se && shared.iter().all(|&(d, se)| d >= -2.0 * se)
+        }
+        _ => false,
+    }
 }
 
-/// A test's verdict on `rows`: (what was measured, in words; whether the claim holds).
-pub fn evaluate(rows: &[Row], t: &Test) -> (String, bool) {
+/// A test's verdict on `rows`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// What was measured, in words.
+    pub got: String,
+    pub holds: bool,
+    /// Whether the test could be evaluated at all (two paired seeds, both groups present with
+    /// two runs each, every group's β = 1 with two seeds): a claim that does not hold only
+    /// counts as a negative result when it was measured.
+    pub defined: bool,
+}
+
+/// Evaluates a test on `rows`.
+pub fn evaluate(rows: &[Row], t: &Test) -> Verdict {
     match t {
         Test::Compare(c) => {
             let r = compare(rows, c);
-            (
-                format!(
+            Verdict {
+                got: format!(
                     "margin {:+.4} ± {:.4} ({} seeds)",
                     r.margin.0,
                     r.margin.1,
                     r.seeds.len()
                 ),
-                r.holds,
-            )
+                holds: r.holds,
+                defined: r.seeds.len() >= 2 && r.margin.0.is_finite() && r.margin.1.is_finite(),
+            }
         }
         Test::Contrast(c) => {
             let r = contrast(rows, c);
-            (format!("{:+.4}, p {:.4}", r.diff, r.p_value), r.holds)
+            Verdict {
+                got: format!("{:+.4}, p {:.4}", r.diff, r.p_value),
+                holds: r.holds,
+                defined: r.n.0 >= 2 && r.n.1 >= 2 && r.diff.is_finite() && r.p_value.is_finite(),
+            }
         }
         Test::Breakdown(b) => {
             let r = breakdown(rows, b);
+            let defined = r.groups.len() >= 2
+                && r.groups
+                    .iter()
+                    .all(|g| g.by_number.is_finite() && g.betas[0].runs >= 2 && g.betas.len() >= 2);
             let at: Vec<String> = r
                 .groups
                 .iter()
@@ -472,7 +524,11 @@ pub fn evaluate(rows: &[Row], t: &Test) -> (String, bool) {
                     )
                 })
                 .collect();
-            (at.join("; "), r.holds)
+            Verdict {
+                got: at.join("; "),
+                holds: r.holds,
+                defined,
+            }
         }
     }
 }

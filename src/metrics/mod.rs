@@ -7,6 +7,7 @@ mod stats;
 pub use compare::{
     breakdown, compare, contrast, describe, distance, evaluate, group_table, BetaStats,
     BreakdownGroup, BreakdownResult, CompareResult, ContrastResult, CurveDistances, GroupStats,
+    Verdict,
 };
 
 pub use stats::{
@@ -604,7 +605,14 @@ pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
             .as_ref()
             .map(|t| group_table(rows, t))
             .unwrap_or_default(),
-        contrasts: a.contrast.iter().map(|c| contrast(rows, c)).collect(),
+        // Contrasts of groups this profile does not have are left out (e.g. an arm only the quick
+        // profile runs).
+        contrasts: a
+            .contrast
+            .iter()
+            .map(|c| contrast(rows, c))
+            .filter(|c| c.n.0 > 0 && c.n.1 > 0)
+            .collect(),
         breakdowns: a.breakdown.iter().map(|b| breakdown(rows, b)).collect(),
     }
 }

@@ -262,8 +262,9 @@ pub fn train(
             .wall_time_s
             .push(offset_s + start.elapsed().as_secs_f64());
         stop = stop_after(&curves, cfg);
-        // Ties keep the earlier epoch.
-        if cfg.keep_best_val && best.as_ref().is_none_or(|b| val_acc > b.val_acc) {
+        // Ties keep the earlier epoch; a diverged epoch is never the best.
+        let finite = stop != Some(StopReason::Diverged) && val_acc.is_finite();
+        if cfg.keep_best_val && finite && best.as_ref().is_none_or(|b| val_acc > b.val_acc) {
             best = Some(Best::capture(epoch as i64 + 1, val_acc, model)?);
         }
         on_epoch(&EpochEnd {

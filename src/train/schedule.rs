@@ -105,6 +105,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("at least one"));
+        c.sgd.milestones = vec![2, 5];
+        assert!(c
+            .validate("t")
+            .unwrap_err()
+            .to_string()
+            .contains("milestone 5 is never reached: training has 5 epochs"));
         c.sgd.schedule = ScheduleKind::Constant;
         c.sgd.milestones = vec![2];
         assert!(c
