@@ -10,23 +10,7 @@ use three_factors::check::Golden;
 use three_factors::config::{Experiment, Test};
 
 fn repro(dir: &Path, name: &str, out: &str) -> Run {
-    let exp = repo(&format!("experiments/{name}.toml"));
-    run_in(
-        dir,
-        &[
-            "repro",
-            name,
-            "--profile",
-            "smoke",
-            "--experiment",
-            &exp,
-            "--out",
-            out,
-            "--jobs",
-            "2",
-        ],
-        &[],
-    )
+    common::repro_smoke(dir, name, out, &[], &[])
 }
 
 /// The smoke golden file of `name` with the quick profile's tests and negative results added, all

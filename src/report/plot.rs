@@ -26,6 +26,29 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> Error {
     Error::Invalid(format!("plotting: {e:?}"))
 }
 
+/// A panel's legend, where its data leave room: accuracies sit high (lower right), curvature and
+/// losses low or to the left (upper right).
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    accuracy: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(if accuracy {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(plot_err)
+}
+
 /// The rows that can be drawn, split by the value of the colour column (numeric order when
 /// numeric).
 fn series<'a>(rows: &'a [Row], a: &Analysis) -> Vec<(String, Vec<&'a Row>)> {
@@ -150,21 +173,8 @@ where
                         .label(format!("{} = {label}", a.figure.colour))
                         .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
                 }
-                // The points crowd the upper left for curvature and the right for accuracy.
-                let corner = if m == Metric::ValAcc || m == Metric::TestAcc || m == Metric::TrainAcc
-                {
-                    SeriesLabelPosition::LowerRight
-                } else {
-                    SeriesLabelPosition::UpperRight
-                };
-                chart
-                    .configure_series_labels()
-                    .position(corner)
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 12))
-                    .draw()
-                    .map_err(plot_err)?;
+                let accuracy = m == Metric::ValAcc || m == Metric::TestAcc || m == Metric::TrainAcc;
+                legend(&mut chart, accuracy)?;
             }};
         }
         if a.log_x {
@@ -316,19 +326,7 @@ where
                 // The colours are the same in every panel: one legend per row.
                 continue;
             }
-            let corner = if curve.ends_with("acc") {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::UpperRight
-            };
-            chart
-                .configure_series_labels()
-                .position(corner)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(plot_err)?;
+            legend(&mut chart, curve.ends_with("acc"))?;
         }
     }
     root.present().map_err(plot_err)

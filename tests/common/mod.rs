@@ -43,10 +43,22 @@ pub fn grid_hash(r: &Run, experiment: &str) -> String {
 
 /// `repro fig3 --profile smoke` of the checkout's experiment file into `out`, 2 jobs, plus `extra`.
 pub fn smoke(dir: &Path, out: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
-    let exp = repo("experiments/fig3.toml");
+    repro_smoke(dir, "fig3", out, extra, env)
+}
+
+/// `repro <experiment> --profile smoke` of the checkout's experiment file into `out`, 2 jobs,
+/// plus `extra`.
+pub fn repro_smoke(
+    dir: &Path,
+    experiment: &str,
+    out: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let exp = repo(&format!("experiments/{experiment}.toml"));
     let mut args = vec![
         "repro",
-        "fig3",
+        experiment,
         "--profile",
         "smoke",
         "--experiment",
