@@ -444,10 +444,7 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
                 "  {:<40} {:<14} {:>2} n={}+{} diff {:+.4} p {:.4} → {}",
                 c.spec.name,
                 c.spec.metric,
-                crate::metrics::describe(&crate::config::Test::Contrast(c.spec.clone()))
-                    .split(' ')
-                    .nth(1)
-                    .unwrap_or(""),
+                if c.spec.sign < 0 { "<" } else { ">" },
                 c.n.0,
                 c.n.1,
                 c.diff,
