@@ -49,10 +49,12 @@ pub enum Error {
     },
     #[error("{url}: download failed: {reason}")]
     Download { url: String, reason: String },
-    #[error("Fashion-MNIST not found. Looked in:\n{}\n{download}\nFix: install the Debian package `dataset-fashion-mnist`, or set FASHION_MNIST_DIR (or --data-dir) to a folder holding the four files (.gz or raw)", looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
+    #[error("{dataset} not found. Looked in:\n{}\n{download}\nFix: {fix}", looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
     DataNotFound {
+        dataset: &'static str,
         looked: Vec<PathBuf>,
         download: String,
+        fix: String,
     },
 
     // ---- config ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use common::{run_in, SYSTEM_DATA};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use three_factors::data::{self, FileSpec, Lookup, Source, FILES};
+use three_factors::data::{self, DatasetName, FileSpec, Lookup, Source, FILES};
 use three_factors::Error;
 
 fn system_file(spec: FileSpec) -> PathBuf {
@@ -251,6 +251,7 @@ fn serve(
 
 fn lookup(url: &str, cache: &Path) -> Lookup {
     Lookup {
+        dataset: DatasetName::FashionMnist,
         dirs: vec![(Source::Cache, cache.to_path_buf())],
         cache: cache.to_path_buf(),
         mirror: url.to_string(),
@@ -282,7 +283,7 @@ fn download_good_files_verifies_and_renames_into_place() {
     let (url, server) = serve(routes, 4);
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let ds = data::FashionMnist::load(&lookup(&url, &cache)).unwrap();
+    let ds = data::Dataset::load(&lookup(&url, &cache)).unwrap();
     server.join().unwrap();
     assert_eq!(ds.train_labels.len(), 60000);
     assert!(ds.files.iter().all(|f| f.source == Source::Downloaded));
@@ -298,7 +299,7 @@ fn download_good_files_verifies_and_renames_into_place() {
         ]
     );
     // A second load finds them in the cache without any server.
-    let again = data::FashionMnist::load(&lookup("http://127.0.0.1:9", &cache)).unwrap();
+    let again = data::Dataset::load(&lookup("http://127.0.0.1:9", &cache)).unwrap();
     assert!(again.files.iter().all(|f| f.source == Source::Cache));
 }
 
@@ -337,6 +338,7 @@ fn wrong_file_download_is_a_hash_mismatch_and_leaves_nothing_behind() {
 fn offline_without_a_copy_names_every_place_looked() {
     let tmp = tempfile::tempdir().unwrap();
     let l = Lookup {
+        dataset: DatasetName::FashionMnist,
         dirs: vec![
             (Source::EnvDir, tmp.path().join("a")),
             (Source::Cache, tmp.path().join("b")),
@@ -345,7 +347,7 @@ fn offline_without_a_copy_names_every_place_looked() {
         mirror: "http://127.0.0.1:9".into(),
         offline: true,
     };
-    let e = data::FashionMnist::load(&l).err().expect("must fail");
+    let e = data::Dataset::load(&l).err().expect("must fail");
     let msg = e.to_string();
     assert!(
         matches!(e, Error::DataNotFound { ref looked, .. } if looked.len() == 2),
@@ -365,7 +367,7 @@ fn offline_without_a_copy_names_every_place_looked() {
         offline: false,
         ..l
     };
-    let e = data::FashionMnist::load(&l).err().expect("must fail");
+    let e = data::Dataset::load(&l).err().expect("must fail");
     assert!(matches!(e, Error::DataNotFound { .. }), "{e}");
     assert!(
         e.to_string().contains("Download from http://127.0.0.1:9/"),

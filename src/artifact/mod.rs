@@ -18,7 +18,9 @@
 //! - `/norms/<name>`: ‖·‖_F of every weight (`l1.weight`, `bn1.weight`, ...) and the mean
 //!   running standard deviation of each BatchNorm (`bn1.running_std`)
 //! - `/split/{train_indices,val_indices}` (into the 60k training images; test = the first N of
-//!   the 10k test images)
+//!   the 10k test images); with label noise also `/split/{noisy_positions,noisy_labels,
+//!   true_labels}` (positions in the training subset), `/curves/{noisy_acc,clean_acc}` and
+//!   `/final/{noisy_acc,clean_acc}`
 //! - `/params/<name>` for every parameter and BatchNorm buffer (`l1.weight`, `bn1.running_mean`,
 //!   ...), float32, in the model's own shapes.
 mod checkpoint;
@@ -81,6 +83,10 @@ pub struct FinalMetrics {
     pub steps: i64,
     pub stop_reason: StopReason,
     pub measured_epoch: Option<i64>,
+    /// With label noise: accuracy on the replaced labels (against them) and on the clean rest
+    /// of the training subset (`/final/noisy_acc`, `/final/clean_acc`).
+    pub noisy_acc: Option<f64>,
+    pub clean_acc: Option<f64>,
 }
 
 /// Everything one run produced.
@@ -97,6 +103,9 @@ pub struct RunRecord {
     /// reader can rebuild the exact split.
     pub train_indices: Vec<i64>,
     pub val_indices: Vec<i64>,
+    /// The training labels replaced by random ones (`/split/noisy_positions`: positions in the
+    /// training subset; `noisy_labels`, `true_labels`).
+    pub noise: Option<crate::data::LabelNoise>,
 }
 
 /// The scalar curvature summary of a run under one BatchNorm reading (NaN where the run
@@ -334,7 +343,13 @@ fn write_curves(p: &Path, g: &hdf5::Group, c: &Curves) -> Result<()> {
     h5::vector(p, g, "val_acc", &c.val_acc)?;
     h5::vector(p, g, "lr", &c.lr)?;
     h5::vector(p, g, "batch_size", &c.batch_size)?;
-    h5::vector(p, g, "wall_time_s", &c.wall_time_s)
+    h5::vector(p, g, "wall_time_s", &c.wall_time_s)?;
+    // Only runs with label noise have these (older artifacts keep their layout and hash).
+    if !c.noisy_acc.is_empty() {
+        h5::vector(p, g, "noisy_acc", &c.noisy_acc)?;
+        h5::vector(p, g, "clean_acc", &c.clean_acc)?;
+    }
+    Ok(())
 }
 
 /// Reads what [`write_curves`] wrote.
@@ -350,7 +365,18 @@ fn read_curves(p: &Path, g: &hdf5::Group) -> Result<Curves> {
         lr: h5::read_vec(p, g, "lr")?,
         batch_size: h5::read_vec(p, g, "batch_size")?,
         wall_time_s: h5::read_vec(p, g, "wall_time_s")?,
+        noisy_acc: optional(p, g, "noisy_acc")?,
+        clean_acc: optional(p, g, "clean_acc")?,
     })
+}
+
+/// A dataset that only some artifacts have: empty where absent.
+fn optional(p: &Path, g: &hdf5::Group, name: &str) -> Result<Vec<f64>> {
+    if g.link_exists(name) {
+        h5::read_vec(p, g, name)
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 /// Writes one BatchNorm reading's curvature into `g` (NaNs where it was not measured).
@@ -455,10 +481,20 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
         if let Some(e) = m.measured_epoch {
             h5::scalar(p, &g, "measured_epoch", e)?;
         }
+        if let (Some(noisy), Some(clean)) = (m.noisy_acc, m.clean_acc) {
+            h5::scalar(p, &g, "noisy_acc", noisy)?;
+            h5::scalar(p, &g, "clean_acc", clean)?;
+        }
 
         let g = h5::group(p, f, "split")?;
         h5::vector(p, &g, "train_indices", &rec.train_indices)?;
         h5::vector(p, &g, "val_indices", &rec.val_indices)?;
+        if let Some(nz) = &rec.noise {
+            let pos: Vec<i64> = nz.positions.iter().map(|&i| i as i64).collect();
+            h5::vector(p, &g, "noisy_positions", &pos)?;
+            h5::vector(p, &g, "noisy_labels", &nz.labels)?;
+            h5::vector(p, &g, "true_labels", &nz.original)?;
+        }
 
         let g = h5::group(p, f, "params")?;
         for (name, shape, values) in &rec.params {
@@ -536,6 +572,8 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         } else {
             None
         },
+        noisy_acc: optional(path, &fin, "noisy_acc")?.first().copied(),
+        clean_acc: optional(path, &fin, "clean_acc")?.first().copied(),
     };
     let d = num_params_of(path, &f)?;
     let read_mode = |mode: BnMode| -> Result<CurvatureSummary> {

@@ -11,7 +11,7 @@ mod repro;
 mod run;
 
 use three_factors::config::DeviceSpec;
-use three_factors::data::{FashionMnist, Lookup};
+use three_factors::data::{Dataset, DatasetName, Lookup};
 use three_factors::determinism::Numerics;
 
 #[derive(Parser, Debug)]
@@ -35,7 +35,7 @@ fn parse_numerics(s: &str) -> std::result::Result<Numerics, String> {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Fashion-MNIST: locate, verify and report the four files.
+    /// Fashion-MNIST or MNIST: locate, verify and report the four files.
     #[command(subcommand)]
     Data(DataCommand),
     /// Train one configuration, measure its curvature, write one HDF5 artifact.
@@ -79,7 +79,7 @@ pub struct RunArgs {
         "lr", "batch_size", "epochs", "seed", "momentum", "weight_decay", "schedule",
         "cycle_epochs", "width", "train_samples", "val_samples", "test_samples", "eval_samples",
         "hvp", "threads", "device", "target_train_loss", "bn_mode", "milestones",
-        "decay_factor", "keep_best_val",
+        "decay_factor", "keep_best_val", "dataset", "label_noise", "stop_at_noisy_acc",
     ])]
     pub point: Option<String>,
     /// The experiment file that `--profile` refers to (default: experiments/fig3.toml).
@@ -117,6 +117,16 @@ pub struct RunArgs {
     /// Hidden width h.
     #[arg(long)]
     pub width: Option<usize>,
+    /// fashion_mnist or mnist.
+    #[arg(long)]
+    pub dataset: Option<DatasetName>,
+    /// Replace this fraction of the training labels by seeded random (wrong) ones, in [0, 1).
+    #[arg(long)]
+    pub label_noise: Option<f64>,
+    /// Stop once accuracy on the replaced labels reaches this (memorisation; needs
+    /// --label-noise); `--epochs` becomes the cap.
+    #[arg(long)]
+    pub stop_at_noisy_acc: Option<f64>,
     /// Training samples (the first N of the seeded permutation of the 60k).
     #[arg(long)]
     pub train_samples: Option<usize>,
@@ -149,7 +159,7 @@ pub struct RunArgs {
     /// Artifact name (default: the run's name, lr<η>_bs<S>_seed<seed>).
     #[arg(long)]
     pub name: Option<String>,
-    /// Folder holding the Fashion-MNIST files.
+    /// Folder holding the dataset's four files (searched first).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Do not print the progress bar.
@@ -169,6 +179,9 @@ pub enum DataCommand {
         /// Folder holding the four files (.gz or raw); searched first.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// fashion_mnist (default) or mnist.
+        #[arg(long, default_value = "fashion_mnist")]
+        dataset: DatasetName,
     },
 }
 
@@ -179,7 +192,7 @@ pub fn parse() -> Args {
 pub fn dispatch(args: Args) -> Result<ExitCode> {
     let numerics = args.numerics;
     match args.command {
-        Command::Data(DataCommand::Verify { data_dir }) => data_verify(data_dir),
+        Command::Data(DataCommand::Verify { data_dir, dataset }) => data_verify(dataset, data_dir),
         Command::Run(r) => run::run(*r, numerics),
         Command::Inspect { files } => run::inspect(&files),
         Command::Repro(a) => repro::repro(*a, numerics),
@@ -189,9 +202,9 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
     }
 }
 
-fn data_verify(data_dir: Option<PathBuf>) -> Result<ExitCode> {
-    let lookup = Lookup::from_env(data_dir.as_deref());
-    match FashionMnist::load(&lookup) {
+fn data_verify(dataset: DatasetName, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+    let lookup = Lookup::from_env(dataset, data_dir.as_deref());
+    match Dataset::load(&lookup) {
         Ok(ds) => {
             print!("{}", ds.render_files());
             Ok(ExitCode::SUCCESS)
@@ -203,6 +216,6 @@ fn data_verify(data_dir: Option<PathBuf>) -> Result<ExitCode> {
             eprintln!("mismatch: {e}");
             Ok(ExitCode::from(1))
         }
-        Err(e) => Err(e).context("loading Fashion-MNIST"),
+        Err(e) => Err(e).with_context(|| format!("loading {}", dataset.title())),
     }
 }

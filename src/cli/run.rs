@@ -52,6 +52,11 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     set!(c.sgd.decay_factor, a.decay_factor);
     c.sgd.keep_best_val |= a.keep_best_val;
     set!(c.width, a.width);
+    set!(c.data.dataset, a.dataset);
+    set!(c.data.label_noise, a.label_noise);
+    if a.stop_at_noisy_acc.is_some() {
+        c.sgd.stop_at_noisy_acc = a.stop_at_noisy_acc;
+    }
     set!(c.split.train, a.train_samples);
     set!(c.split.val, a.val_samples);
     set!(c.split.test, a.test_samples);
@@ -95,7 +100,7 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
         dest: repro::artifact_path(&a.out, a.name.as_deref(), &config),
         caps: numerics.caps(),
         checkpoint_every: Duration::from_secs_f64(a.checkpoint_secs),
-        lookup: Lookup::from_env(a.data_dir.as_deref()),
+        lookup: Lookup::from_env(config.data.dataset, a.data_dir.as_deref()),
         config,
     };
     let bar = if a.quiet {

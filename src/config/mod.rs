@@ -9,7 +9,7 @@ pub use analysis::{
 };
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
 
-use crate::data::SplitSpec;
+use crate::data::{DatasetName, SplitSpec};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -167,6 +167,12 @@ pub struct SgdConfig {
     /// of the stored config when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_best_val: bool,
+    /// Train to memorisation (the paper's Fig. 6): stop at the first epoch end where accuracy on
+    /// the training labels replaced by random ones (`data.label_noise`) is at or above this
+    /// fraction (the paper: 0.999). Runs that use every epoch without getting there record
+    /// `stop_reason = "epochs"` and are excluded from an experiment's analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at_noisy_acc: Option<f64>,
 }
 
 fn default_schedule() -> ScheduleKind {
@@ -259,6 +265,29 @@ fn default_fd_eps() -> f64 {
     5e-3
 }
 
+/// What a run trains on besides the split sizes. Left out of the stored config when it is the
+/// default (Fashion-MNIST, clean labels), so configs from before it keep their hash.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// `fashion_mnist` (the default) or `mnist`.
+    #[serde(skip_serializing_if = "DatasetName::is_default")]
+    pub dataset: DatasetName,
+    /// The fraction of training labels replaced by seeded random ones, in [0, 1) (Fig. 6).
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub label_noise: f64,
+}
+
+impl DataConfig {
+    pub fn is_default(&self) -> bool {
+        *self == DataConfig::default()
+    }
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -270,6 +299,9 @@ pub struct RunConfig {
     pub profile: String,
     /// Hidden width h of the 784→h→h→h→10 MLP (the paper: 512).
     pub width: usize,
+    /// The dataset and label noise (`[data]`); absent means Fashion-MNIST with clean labels.
+    #[serde(default, skip_serializing_if = "DataConfig::is_default")]
+    pub data: DataConfig,
     pub split: SplitSpec,
     pub sgd: SgdConfig,
     pub curvature: CurvatureConfig,
@@ -362,6 +394,7 @@ impl RunConfig {
             experiment: "adhoc".into(),
             profile: "cli".into(),
             width: 128,
+            data: DataConfig::default(),
             split: SplitSpec {
                 train: 5000,
                 val: 1000,
@@ -380,6 +413,7 @@ impl RunConfig {
                 decay_factor: default_decay_factor(),
                 milestones: Vec::new(),
                 keep_best_val: false,
+                stop_at_noisy_acc: None,
             },
             curvature: CurvatureConfig {
                 eval_samples: 1024,
@@ -456,6 +490,12 @@ impl RunConfig {
     /// η/S, the noise scale the paper is about.
     pub fn eta_over_s(&self) -> f64 {
         self.sgd.lr / self.sgd.batch_size as f64
+    }
+
+    /// η/((1 − μ)·S): with momentum μ, SGD's effective learning rate is η/(1 − μ), so this is
+    /// the noise scale runs of different momentum are compared on (Fig. 6); η/S when μ = 0.
+    pub fn eta_over_s_eff(&self) -> f64 {
+        self.eta_over_s() / (1.0 - self.sgd.momentum)
     }
 
     /// Rejects configurations that cannot run, naming the field; `origin` names the source.
@@ -553,6 +593,27 @@ impl RunConfig {
                 ),
             );
         }
+        let noise = self.data.label_noise;
+        if !(0.0..1.0).contains(&noise) {
+            return bad(
+                "data.label_noise",
+                format!("must be a fraction in [0, 1), got {noise}"),
+            );
+        }
+        if let Some(t) = s.stop_at_noisy_acc {
+            if !(t > 0.0 && t <= 1.0) {
+                return bad(
+                    "sgd.stop_at_noisy_acc",
+                    format!("must be an accuracy in (0, 1], got {t}"),
+                );
+            }
+            if noise == 0.0 {
+                return bad(
+                    "sgd.stop_at_noisy_acc",
+                    "needs random labels to memorise: set data.label_noise > 0".into(),
+                );
+            }
+        }
         if self.width == 0 {
             return bad("width", "must be ≥ 1".into());
         }
@@ -563,9 +624,10 @@ impl RunConfig {
             return bad(
                 "split.train",
                 format!(
-                    "train + val = {} + {} exceeds Fashion-MNIST's {} training images",
+                    "train + val = {} + {} exceeds {}'s {} training images",
                     self.split.train,
                     self.split.val,
+                    self.data.dataset.title(),
                     crate::data::TRAIN_IMAGES
                 ),
             );
@@ -574,8 +636,9 @@ impl RunConfig {
             return bad(
                 "split.test",
                 format!(
-                    "{} exceeds Fashion-MNIST's {} test images",
+                    "{} exceeds {}'s {} test images",
                     self.split.test,
+                    self.data.dataset.title(),
                     crate::data::TEST_IMAGES
                 ),
             );

@@ -1,25 +1,28 @@
-//! Stage 1 — data: locate, verify and decode Fashion-MNIST (IDX, gzip or raw), then split it
-//! into seeded train/validation/test subsets as tensors. Input: a [`Lookup`]; output: [`Split`].
+//! Stage 1 — data: locate, verify and decode Fashion-MNIST or MNIST (IDX, gzip or raw), then
+//! split it into seeded train/validation/test subsets as tensors, optionally replacing a seeded
+//! fraction of the training labels by random ones. Input: a [`Lookup`]; output: [`Split`].
 mod idx;
 mod locate;
 mod split;
 
 pub use idx::{encode as encode_idx, CLASSES, IMAGES_MAGIC, LABELS_MAGIC, PIXELS};
 pub use locate::{
-    download, verify, FileRecord, FileSpec, Lookup, Source, DEFAULT_MIRROR, FILES, SYSTEM_DIR,
+    download, verify, DatasetName, FileRecord, FileSpec, Lookup, Source, DEFAULT_MIRROR, FILES,
+    MNIST_FILES, MNIST_MIRROR, SYSTEM_DIR,
 };
-pub use split::{index_tensor, Split, SplitSpec, Subset};
+pub use split::{index_tensor, LabelNoise, Split, SplitSpec, Subset};
 
 use crate::error::{Error, Result};
 
-/// Fashion-MNIST's training images (train and validation subsets are drawn from these).
+/// Training images of either dataset (train and validation subsets are drawn from these).
 pub const TRAIN_IMAGES: usize = 60_000;
-/// Fashion-MNIST's test images.
+/// Test images of either dataset.
 pub const TEST_IMAGES: usize = 10_000;
 
-/// The decoded dataset: 60k training and 10k test images (`n × 784` bytes) with labels, and
+/// A decoded dataset: 60k training and 10k test images (`n × 784` bytes) with labels, and
 /// where each file came from.
-pub struct FashionMnist {
+pub struct Dataset {
+    pub name: DatasetName,
     pub train_images: Vec<u8>,
     pub train_labels: Vec<u8>,
     pub test_images: Vec<u8>,
@@ -27,7 +30,7 @@ pub struct FashionMnist {
     pub files: Vec<FileRecord>,
 }
 
-impl FashionMnist {
+impl Dataset {
     /// What `data verify` prints: each file's name, source, size, SHA-256 and path.
     pub fn render_files(&self) -> String {
         let mut s = format!(
@@ -38,7 +41,7 @@ impl FashionMnist {
             s += &format!(
                 "{:<26} {:<18} {:>10}  {:<64}  {}\n",
                 f.spec.name,
-                f.source.as_str(),
+                f.source.describe(self.name),
                 f.size,
                 f.sha256,
                 f.path.display()
@@ -73,7 +76,8 @@ impl FashionMnist {
                 });
             }
         }
-        Ok(FashionMnist {
+        Ok(Dataset {
+            name: lookup.dataset,
             train_images,
             train_labels,
             test_images,

@@ -1,14 +1,9 @@
 //! The seeded train/validation split of the 60k training images, the test subset, and their
 //! conversion to normalised float tensors.
-use super::{FashionMnist, PIXELS};
+use super::{Dataset, CLASSES, PIXELS};
 use crate::determinism::Rng;
 use crate::error::{Error, Result};
 use tch::{Device, Kind, Tensor};
-
-/// Per-pixel normalisation: the mean and standard deviation of the Fashion-MNIST training
-/// images on the [0, 1] scale (the constants torchvision examples use).
-const MEAN: f64 = 0.2860;
-const STD: f64 = 0.3530;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SplitSpec {
@@ -38,16 +33,33 @@ impl Subset {
         self.len() == 0
     }
 
-    fn from_indices(images: &[u8], labels: &[u8], idx: &[usize], device: Device) -> Subset {
+    fn from_indices(
+        data: &Dataset,
+        test: bool,
+        idx: &[usize],
+        noise: Option<&LabelNoise>,
+        device: Device,
+    ) -> Subset {
+        let (images, labels) = if test {
+            (&data.test_images, &data.test_labels)
+        } else {
+            (&data.train_images, &data.train_labels)
+        };
+        let (mean, std) = data.name.mean_std();
         let mut px = Vec::with_capacity(idx.len() * PIXELS);
         let mut ys = Vec::with_capacity(idx.len());
         for &i in idx {
             px.extend(
                 images[i * PIXELS..(i + 1) * PIXELS]
                     .iter()
-                    .map(|&p| ((p as f64 / 255.0 - MEAN) / STD) as f32),
+                    .map(|&p| ((p as f64 / 255.0 - mean) / std) as f32),
             );
             ys.push(labels[i] as i64);
+        }
+        if let Some(n) = noise {
+            for (&pos, &label) in n.positions.iter().zip(&n.labels) {
+                ys[pos] = label as i64;
+            }
         }
         Subset {
             x: Tensor::from_slice(&px)
@@ -66,16 +78,78 @@ impl Subset {
     }
 }
 
+/// Training labels replaced by random ones (the paper's Fig. 6, after Zhang et al. and Arpit et
+/// al.): `round(fraction · n_train)` positions of the training subset, drawn from the run's
+/// seed, each given a label drawn uniformly from the nine *other* classes (ours: so that every
+/// replaced label is wrong, and accuracy on them measures memorisation only). Validation and
+/// test labels are never changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelNoise {
+    /// Positions in the training subset, ascending.
+    pub positions: Vec<usize>,
+    /// The labels they carry now.
+    pub labels: Vec<u8>,
+    /// Their true labels.
+    pub original: Vec<u8>,
+}
+
+impl LabelNoise {
+    /// The corrupted positions for a training subset whose true labels are `true_labels`.
+    pub fn draw(true_labels: &[u8], fraction: f64, seed: u64) -> LabelNoise {
+        let n = true_labels.len();
+        let count = ((fraction * n as f64).round() as usize).min(n);
+        let mut rng = Rng::stream(seed, "label_noise");
+        let mut positions = rng.permutation(n)[..count].to_vec();
+        positions.sort_unstable();
+        let original: Vec<u8> = positions.iter().map(|&p| true_labels[p]).collect();
+        let labels = original
+            .iter()
+            .map(|&y| ((y as u64 + 1 + rng.below(CLASSES as u64 - 1)) % CLASSES as u64) as u8)
+            .collect();
+        LabelNoise {
+            positions,
+            labels,
+            original,
+        }
+    }
+
+    /// A `[n]` bool tensor, true at the corrupted positions.
+    pub fn mask(&self, n: usize, device: Device) -> Tensor {
+        let mut m = vec![false; n];
+        for &p in &self.positions {
+            m[p] = true;
+        }
+        Tensor::from_slice(&m).to_device(device)
+    }
+}
+
 pub struct Split {
     pub train: Subset,
     pub val: Subset,
     pub test: Subset,
     /// Indices into the 60k training images, in the order of `train` then `val`.
     pub permutation: Vec<usize>,
+    /// The training labels replaced by random ones, when `label_noise > 0`.
+    pub noise: Option<LabelNoise>,
 }
 
 impl Split {
-    pub fn new(data: &FashionMnist, spec: SplitSpec, seed: u64, device: Device) -> Result<Split> {
+    /// The split of `data` for `seed`; with `label_noise > 0` that fraction of the training
+    /// labels is replaced (see [`LabelNoise`]).
+    pub fn new(
+        data: &Dataset,
+        spec: SplitSpec,
+        seed: u64,
+        label_noise: f64,
+        device: Device,
+    ) -> Result<Split> {
+        if !(0.0..1.0).contains(&label_noise) {
+            return Err(Error::config(
+                "split",
+                "data.label_noise",
+                format!("must be a fraction in [0, 1), got {label_noise}"),
+            ));
+        }
         let n_train_pool = data.train_labels.len();
         if spec.train == 0 || spec.train + spec.val > n_train_pool {
             return Err(Error::config(
@@ -102,11 +176,16 @@ impl Split {
         let (tr, rest) = perm.split_at(spec.train);
         let va = &rest[..spec.val];
         let test_idx: Vec<usize> = (0..spec.test).collect();
+        let noise = (label_noise > 0.0).then(|| {
+            let truth: Vec<u8> = tr.iter().map(|&i| data.train_labels[i]).collect();
+            LabelNoise::draw(&truth, label_noise, seed)
+        });
         Ok(Split {
-            train: Subset::from_indices(&data.train_images, &data.train_labels, tr, device),
-            val: Subset::from_indices(&data.train_images, &data.train_labels, va, device),
-            test: Subset::from_indices(&data.test_images, &data.test_labels, &test_idx, device),
+            train: Subset::from_indices(data, false, tr, noise.as_ref(), device),
+            val: Subset::from_indices(data, false, va, None, device),
+            test: Subset::from_indices(data, true, &test_idx, None, device),
             permutation: perm[..spec.train + spec.val].to_vec(),
+            noise,
         })
     }
 }
@@ -117,4 +196,30 @@ pub fn index_tensor(idx: &[usize], device: Device) -> Tensor {
     Tensor::from_slice(&v)
         .to_kind(Kind::Int64)
         .to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_noise_is_seeded_wrong_and_of_the_asked_size() {
+        let truth: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let a = LabelNoise::draw(&truth, 0.25, 3);
+        assert_eq!(a, LabelNoise::draw(&truth, 0.25, 3));
+        assert_ne!(a.positions, LabelNoise::draw(&truth, 0.25, 4).positions);
+        assert_eq!(a.positions.len(), 250);
+        assert!(a.positions.windows(2).all(|w| w[0] < w[1]));
+        for ((&p, &l), &o) in a.positions.iter().zip(&a.labels).zip(&a.original) {
+            assert_eq!(truth[p], o);
+            assert!(l != o && (l as usize) < CLASSES, "position {p}: {o} -> {l}");
+        }
+        // All nine wrong classes occur.
+        let mut seen = [false; CLASSES];
+        for (&l, &o) in a.labels.iter().zip(&a.original) {
+            seen[(l as usize + CLASSES - o as usize) % CLASSES] = true;
+        }
+        assert_eq!(seen.iter().filter(|&&s| s).count(), 9);
+        assert_eq!(LabelNoise::draw(&truth, 0.0, 3).positions.len(), 0);
+    }
 }

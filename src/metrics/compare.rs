@@ -565,6 +565,8 @@ mod tests {
             lr: 0.1,
             batch_size: 10,
             eta_over_s: 0.01,
+            eta_over_s_eff: 0.01,
+            momentum: 0.0,
             seed,
             metrics: [f64::NAN; Metric::ALL.len()],
             epochs: val.len() as i64,

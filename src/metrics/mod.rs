@@ -39,10 +39,12 @@ pub enum Metric {
     LambdaMaxSubsetCheck,
     FrobeniusNormSubsetCheck,
     LambdaMaxBatchWeightScaled,
+    NoisyAcc,
+    CleanAcc,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 17] = [
         Metric::LambdaMax,
         Metric::FrobeniusNorm,
         Metric::Trace,
@@ -58,6 +60,8 @@ impl Metric {
         Metric::LambdaMaxSubsetCheck,
         Metric::FrobeniusNormSubsetCheck,
         Metric::LambdaMaxBatchWeightScaled,
+        Metric::NoisyAcc,
+        Metric::CleanAcc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,8 @@ impl Metric {
             Metric::LambdaMaxSubsetCheck => "lambda_max_subset_check",
             Metric::FrobeniusNormSubsetCheck => "frobenius_norm_subset_check",
             Metric::LambdaMaxBatchWeightScaled => "lambda_max_batch_weight_scaled",
+            Metric::NoisyAcc => "noisy_acc",
+            Metric::CleanAcc => "clean_acc",
         }
     }
 
@@ -96,7 +102,10 @@ impl Metric {
 
     /// Accuracies are compared absolutely, everything else relatively.
     pub fn is_accuracy(self) -> bool {
-        matches!(self, Metric::ValAcc | Metric::TestAcc | Metric::TrainAcc)
+        matches!(
+            self,
+            Metric::ValAcc | Metric::TestAcc | Metric::TrainAcc | Metric::NoisyAcc | Metric::CleanAcc
+        )
     }
 
     pub fn of(self, r: &Row) -> f64 {
@@ -123,6 +132,8 @@ impl Metric {
             Metric::LambdaMaxSubsetCheck => check.map_or(f64::NAN, |c| c.lambda_max),
             Metric::FrobeniusNormSubsetCheck => check.map_or(f64::NAN, |c| c.frobenius_norm),
             Metric::LambdaMaxBatchWeightScaled => b.lambda_max * pre_bn_weight_norm2(&s.norms),
+            Metric::NoisyAcc => f.noisy_acc.unwrap_or(f64::NAN),
+            Metric::CleanAcc => f.clean_acc.unwrap_or(f64::NAN),
         }
     }
 }
@@ -198,6 +209,9 @@ pub struct Row {
     pub lr: f64,
     pub batch_size: i64,
     pub eta_over_s: f64,
+    /// η/((1 − μ)·S), the noise scale with momentum μ.
+    pub eta_over_s_eff: f64,
+    pub momentum: f64,
     pub seed: i64,
     /// Every [`Metric`], indexed by it.
     pub metrics: [f64; Metric::ALL.len()],
@@ -220,10 +234,12 @@ pub struct Row {
 }
 
 /// The numeric columns every row has besides the metrics.
-const NUMERIC: [&str; 7] = [
+const NUMERIC: [&str; 9] = [
     "lr",
     "batch_size",
     "eta_over_s",
+    "eta_over_s_eff",
+    "momentum",
     "seed",
     "epochs",
     "measured_epoch",
@@ -241,6 +257,15 @@ pub fn exclusion(s: &ArtifactSummary, min_train_acc: Option<f64>) -> Option<Stri
             return Some(format!(
                 "train loss {:.4} > target {t} after {} epochs",
                 f.train_loss, f.epochs_completed
+            ));
+        }
+    }
+    if let Some(t) = s.config.sgd.stop_at_noisy_acc {
+        if f.stop_reason != StopReason::Memorised {
+            return Some(format!(
+                "random-label accuracy {:.4} < {t} after {} epochs (not memorised)",
+                f.noisy_acc.unwrap_or(f64::NAN),
+                f.epochs_completed
             ));
         }
     }
@@ -262,6 +287,8 @@ impl Row {
             lr: c.sgd.lr,
             batch_size: c.sgd.batch_size as i64,
             eta_over_s: c.eta_over_s(),
+            eta_over_s_eff: c.eta_over_s_eff(),
+            momentum: c.sgd.momentum,
             seed: c.seed as i64,
             metrics: Metric::ALL.map(|m| m.of_summary(s)),
             epochs: f.epochs_completed,
@@ -280,7 +307,7 @@ impl Row {
     }
 
     /// The curves [`Row::curve`] knows.
-    pub fn curve_names() -> [&'static str; 8] {
+    pub fn curve_names() -> [&'static str; 10] {
         [
             "val_acc",
             "val_loss",
@@ -290,6 +317,8 @@ impl Row {
             "minibatch_acc",
             "lr",
             "batch_size",
+            "noisy_acc",
+            "clean_acc",
         ]
     }
 
@@ -305,6 +334,8 @@ impl Row {
             "minibatch_acc" => c.minibatch_acc.clone(),
             "lr" => c.lr.clone(),
             "batch_size" => c.batch_size.iter().map(|&s| s as f64).collect(),
+            "noisy_acc" => c.noisy_acc.clone(),
+            "clean_acc" => c.clean_acc.clone(),
             _ => return None,
         })
     }
@@ -336,6 +367,8 @@ impl Row {
             "lr" => Some(self.lr),
             "batch_size" => Some(self.batch_size as f64),
             "eta_over_s" => Some(self.eta_over_s),
+            "eta_over_s_eff" => Some(self.eta_over_s_eff),
+            "momentum" => Some(self.momentum),
             "seed" => Some(self.seed as f64),
             "epochs" => Some(self.epochs as f64),
             "measured_epoch" => Some(self.measured_epoch as f64),
@@ -750,6 +783,8 @@ mod tests {
             lr,
             batch_size: s,
             eta_over_s: lr / s as f64,
+            eta_over_s_eff: lr / s as f64,
+            momentum: 0.0,
             seed,
             metrics,
             epochs: 10,

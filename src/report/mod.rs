@@ -103,6 +103,11 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
         ("eta_over_s".into(), f(|r| r.eta_over_s)),
         ("seed".into(), i(|r| r.seed)),
     ];
+    // Columns only some experiments have are left out of the others' tables (and hashes).
+    if rows.iter().any(|r| r.momentum != 0.0) {
+        out.push(("momentum".into(), f(|r| r.momentum)));
+        out.push(("eta_over_s_eff".into(), f(|r| r.eta_over_s_eff)));
+    }
     let names: Vec<String> = rows
         .first()
         .map(|r| r.fields.iter().map(|(k, _)| k.clone()).collect())
@@ -131,6 +136,10 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
     out.push(("epochs".into(), i(|r| r.epochs)));
     out.push(("stop_reason".into(), t(|r| &r.stop_reason)));
     for m in Metric::ALL {
+        let optional = matches!(m, Metric::NoisyAcc | Metric::CleanAcc);
+        if optional && rows.iter().all(|r| m.of(r).is_nan()) {
+            continue;
+        }
         out.push((
             m.as_str().into(),
             Column::F64(rows.iter().map(|r| m.of(r)).collect()),

@@ -5,7 +5,7 @@
 use crate::artifact::{self, ArtifactSummary, FinalMetrics, Provenance, RunRecord};
 use crate::config::RunConfig;
 use crate::curvature;
-use crate::data::{FashionMnist, Lookup, Split};
+use crate::data::{Dataset, Lookup, Split};
 use crate::determinism::{self, NumericsCaps, Settings};
 use crate::error::{Error, Result};
 use crate::model::{host_values, Mlp, MlpShape};
@@ -58,7 +58,7 @@ pub fn base_provenance(cfg: &RunConfig, caps: &NumericsCaps) -> Provenance {
 /// returns its record (not yet written). `on_epoch` sees the end of every epoch.
 pub fn run_one(
     cfg: &RunConfig,
-    data: &FashionMnist,
+    data: &Dataset,
     caps: &NumericsCaps,
     resume: Option<&Checkpoint>,
     on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
@@ -96,7 +96,18 @@ pub fn run_one(
             .unwrap_or_default(),
     );
 
-    let split = Split::new(data, cfg.split, cfg.seed, device)?;
+    if data.name != cfg.data.dataset {
+        return Err(Error::config(
+            "run",
+            "data.dataset",
+            format!(
+                "the config asks for {} but {} was loaded",
+                cfg.data.dataset.title(),
+                data.name.title()
+            ),
+        ));
+    }
+    let split = Split::new(data, cfg.split, cfg.seed, cfg.data.label_noise, device)?;
     let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
     let trained = train::train(&model, &split, &cfg.sgd, cfg.seed, resume, on_epoch)?;
     // The measured model: the last epoch's, or the best-validation epoch's.
@@ -125,6 +136,8 @@ pub fn run_one(
         steps: trained.steps,
         stop_reason: trained.stop,
         measured_epoch,
+        noisy_acc: (!c.noisy_acc.is_empty()).then(|| at(&c.noisy_acc)),
+        clean_acc: (!c.clean_acc.is_empty()).then(|| at(&c.clean_acc)),
     };
     // A run that diverged after its best epoch still has a finite model to measure.
     let curvature = if trained.diverged() && measured_epoch.is_none() {
@@ -153,6 +166,7 @@ pub fn run_one(
         curvature,
         final_metrics,
         params,
+        noise: split.noise,
     })
 }
 
@@ -236,7 +250,7 @@ pub fn execute(req: &RunRequest, mut on: impl FnMut(RunEvent)) -> Result<Artifac
             dir.display()
         ))
     })?;
-    let data = FashionMnist::load(&req.lookup)?;
+    let data = Dataset::load(&req.lookup)?;
 
     let ckpt = artifact::checkpoint_path(&req.dest);
     let class = determinism::platform_class(cfg.device(), &req.caps, cfg.threads);

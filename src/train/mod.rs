@@ -32,6 +32,11 @@ pub struct Curves {
     pub batch_size: Vec<i64>,
     /// Seconds since the start of training (excluded from the content hash).
     pub wall_time_s: Vec<f64>,
+    /// With label noise only (empty otherwise): accuracy at the epoch's end (eval mode) on the
+    /// training samples whose labels were replaced, against those random labels (memorisation),
+    /// and on the rest of the training subset.
+    pub noisy_acc: Vec<f64>,
+    pub clean_acc: Vec<f64>,
 }
 
 /// Why training stopped.
@@ -43,13 +48,16 @@ pub enum StopReason {
     Epochs,
     /// A loss became NaN or infinite (the paper's `*`).
     Diverged,
+    /// Accuracy on the random labels reached `sgd.stop_at_noisy_acc` (Fig. 6).
+    Memorised,
 }
 
 impl StopReason {
-    pub const ALL: [StopReason; 3] = [
+    pub const ALL: [StopReason; 4] = [
         StopReason::TargetLoss,
         StopReason::Epochs,
         StopReason::Diverged,
+        StopReason::Memorised,
     ];
     /// The name stored in artifacts (`/final/stop_reason`).
     pub fn as_str(self) -> &'static str {
@@ -57,6 +65,7 @@ impl StopReason {
             StopReason::TargetLoss => "target_loss",
             StopReason::Epochs => "epochs",
             StopReason::Diverged => "diverged",
+            StopReason::Memorised => "memorised",
         }
     }
     pub fn parse(s: &str) -> Option<StopReason> {
@@ -91,9 +100,26 @@ const EVAL_CHUNK: i64 = 4096;
 
 /// Loss and accuracy of the model on `data` with BatchNorm in eval mode.
 pub fn evaluate(model: &Mlp, data: &Subset) -> (f64, f64) {
+    let e = evaluate_parts(model, data, None);
+    (e.loss, e.acc)
+}
+
+/// What [`evaluate_parts`] measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub acc: f64,
+    /// With a mask: accuracy on the masked samples and on the others (NaN where a part is empty).
+    pub parts: Option<(f64, f64)>,
+}
+
+/// Loss and accuracy of the model on `data` with BatchNorm in eval mode, and with `mask`
+/// (`[n]` bool) the accuracy on the masked samples and on the rest.
+pub fn evaluate_parts(model: &Mlp, data: &Subset, mask: Option<&Tensor>) -> Evaluation {
     tch::no_grad(|| {
         let n = data.len() as i64;
         let (mut loss, mut correct) = (0.0, 0.0);
+        let mut hits = Vec::new();
         let mut start = 0;
         while start < n {
             let len = EVAL_CHUNK.min(n - start);
@@ -103,9 +129,26 @@ pub fn evaluate(model: &Mlp, data: &Subset) -> (f64, f64) {
             let (l, acc) = loss_and_accuracy(&logits, &y);
             loss += l.double_value(&[]) * len as f64;
             correct += acc * len as f64;
+            if mask.is_some() {
+                hits.push(logits.argmax(-1, false).eq_tensor(&y));
+            }
             start += len;
         }
-        (loss / n as f64, correct / n as f64)
+        let acc = correct / n as f64;
+        let hits = mask.map(|_| Tensor::cat(&hits, 0).to_kind(Kind::Double));
+        let part = |m: &Tensor| {
+            let hits = hits.as_ref().expect("collected with a mask");
+            let k = m.to_kind(Kind::Double).sum(Kind::Double).double_value(&[]);
+            (hits * m.to_kind(Kind::Double))
+                .sum(Kind::Double)
+                .double_value(&[])
+                / k
+        };
+        Evaluation {
+            loss: loss / n as f64,
+            acc,
+            parts: mask.map(|m| (part(m), part(&m.logical_not()))),
+        }
     })
 }
 
@@ -203,6 +246,7 @@ pub fn train(
 ) -> Result<Trained> {
     let n = split.train.len();
     let device = split.train.x.device();
+    let noisy_mask = split.noise.as_ref().map(|nz| nz.mask(n, device));
     let mut sgd = Sgd::new(cfg);
     let (mut rng, mut curves, mut best) = match resume {
         Some(c) => (
@@ -243,7 +287,12 @@ pub fn train(
                 .to_kind(Kind::Double)
                 .sum(Kind::Double);
         }
-        let (train_loss, train_acc) = evaluate(model, &split.train);
+        let train = evaluate_parts(model, &split.train, noisy_mask.as_ref());
+        let (train_loss, train_acc) = (train.loss, train.acc);
+        if let Some((noisy, clean)) = train.parts {
+            curves.noisy_acc.push(noisy);
+            curves.clean_acc.push(clean);
+        }
         let (val_loss, val_acc) = evaluate(model, &split.val);
         curves.epoch.push(epoch as i64 + 1);
         curves
@@ -285,7 +334,7 @@ pub fn train(
 }
 
 /// Whether training stops after the epochs in `curves`: a loss is not finite, the target
-/// training loss is reached, or every epoch has run.
+/// training loss is reached, the random labels are memorised, or every epoch has run.
 fn stop_after(curves: &Curves, cfg: &SgdConfig) -> Option<StopReason> {
     let last = |v: &[f64]| v.last().copied();
     let done = curves.epoch.len();
@@ -303,6 +352,11 @@ fn stop_after(curves: &Curves, cfg: &SgdConfig) -> Option<StopReason> {
         .is_some_and(|t| last(&curves.train_loss).is_some_and(|l| l <= t))
     {
         Some(StopReason::TargetLoss)
+    } else if cfg
+        .stop_at_noisy_acc
+        .is_some_and(|t| last(&curves.noisy_acc).is_some_and(|a| a >= t))
+    {
+        Some(StopReason::Memorised)
     } else if done >= cfg.epochs {
         Some(StopReason::Epochs)
     } else {
