@@ -66,7 +66,7 @@ pub fn save_checkpoint(
     })
 }
 
-fn read_tensors(p: &Path, g: &hdf5::Group) -> Result<Vec<NamedValues>> {
+pub(super) fn read_tensors(p: &Path, g: &hdf5::Group) -> Result<Vec<NamedValues>> {
     let mut names = g.member_names().map_err(Error::hdf5(p, g.name()))?;
     names.sort();
     names

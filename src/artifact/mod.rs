@@ -643,6 +643,32 @@ fn num_params_of(path: &Path, f: &hdf5::File) -> Result<i64> {
     Ok(d)
 }
 
+/// The stored model of an artifact (`/params/*`: every parameter and BatchNorm buffer, by name)
+/// and its split (`/split/train_indices`, `/split/val_indices`).
+pub struct StoredModel {
+    pub params: Vec<crate::model::NamedValues>,
+    pub train_indices: Vec<i64>,
+    pub val_indices: Vec<i64>,
+}
+
+/// Reads what [`StoredModel`] holds from an artifact (without checking its hash; use
+/// [`verify`] for that).
+pub fn read_model(path: &Path) -> Result<StoredModel> {
+    let f = h5::open(path)?;
+    let group = |g: &str| {
+        f.group(g).map_err(|_| Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: format!("group /{g} is missing"),
+        })
+    };
+    let split = group("split")?;
+    Ok(StoredModel {
+        params: checkpoint::read_tensors(path, &group("params")?)?,
+        train_indices: h5::read_vec(path, &split, "train_indices")?,
+        val_indices: h5::read_vec(path, &split, "val_indices")?,
+    })
+}
+
 /// Reads an artifact and fails unless its stored hash matches its content.
 pub fn verify(path: &Path) -> Result<ArtifactSummary> {
     let s = read_summary(path)?;

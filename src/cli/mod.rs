@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod check;
+mod interp;
 mod repro;
 mod run;
 
@@ -51,6 +52,11 @@ pub enum Command {
     Golden(GoldenCommand),
     /// Benchmark the SGD step, the HVP and power iteration; `compare` and `report` the history.
     Bench(bench::BenchArgs),
+    /// The loss and accuracy along the line between two trained models (paper Fig. 4), with
+    /// BatchNorm statistics recomputed at every α, and each endpoint's basin width; writes
+    /// <out>.h5, .csv, .png and .svg.
+    #[command(allow_negative_numbers = true)]
+    Interpolate(interp::InterpolateArgs),
     /// Print an artifact's provenance, final metrics and whether its content hash verifies.
     Inspect {
         /// Artifact files (.h5).
@@ -195,6 +201,7 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Data(DataCommand::Verify { data_dir, dataset }) => data_verify(dataset, data_dir),
         Command::Run(r) => run::run(*r, numerics),
         Command::Inspect { files } => run::inspect(&files),
+        Command::Interpolate(a) => interp::interpolate(a),
         Command::Repro(a) => repro::repro(*a, numerics),
         Command::Check(a) => check::check(a),
         Command::Bench(a) => bench::bench(a, numerics),

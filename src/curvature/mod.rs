@@ -11,6 +11,7 @@
 //!   so they are left out and the artifact lists them.
 mod estimators;
 mod hvp;
+pub mod interpolate;
 
 pub use estimators::{
     frobenius_norm, hutchinson_trace, lanczos, power_iteration, ProbeEstimate, TopEigenvalue,

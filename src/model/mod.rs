@@ -170,6 +170,44 @@ impl Mlp {
             .collect()
     }
 
+    /// Replaces the BatchNorm running statistics by the exact statistics of `x`, layer by layer:
+    /// each BatchNorm's running mean and (unbiased) variance become the mean and variance over
+    /// all of `x` of that layer's input, where the input is computed with the layers below already
+    /// recalibrated (eval mode). One deterministic full-batch pass per layer, in float64; the
+    /// statistics a network whose weights were not trained together (an interpolation between
+    /// two models) needs before its eval-mode loss means anything.
+    ///
+    /// # Shapes
+    /// `x`: `[n, input]`, n ≥ 2.
+    pub fn recalibrate_batchnorm(&self, x: &Tensor) {
+        tch::no_grad(|| {
+            let mut h = x.shallow_clone();
+            for i in 0..self.shape.hidden {
+                let p = |k: usize| &self.params[4 * i + k].1;
+                h = h.linear(p(0), Some(p(1)));
+                let wide = h.to_kind(Kind::Double);
+                let mean = wide.mean_dim(0, false, Kind::Double);
+                let var = wide.var_dim(0, true, false);
+                for (k, stat) in [(2 * i, mean), (2 * i + 1, var)] {
+                    let buf = &self.buffers[k].1;
+                    buf.shallow_clone().copy_(&stat.to_kind(buf.kind()));
+                }
+                h = Tensor::batch_norm(
+                    &h,
+                    Some(p(2)),
+                    Some(p(3)),
+                    Some(&self.buffers[2 * i].1),
+                    Some(&self.buffers[2 * i + 1].1),
+                    false,
+                    BN_MOMENTUM,
+                    BN_EPS,
+                    false,
+                )
+                .relu();
+            }
+        })
+    }
+
     /// Every named tensor (parameters then buffers), as stored in artifacts.
     pub fn named_tensors(&self) -> impl Iterator<Item = &(String, Tensor)> {
         self.params.iter().chain(self.buffers.iter())

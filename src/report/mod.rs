@@ -1,6 +1,7 @@
 //! Stage 7 — report: an experiment's table (printed, as `<experiment>.h5` and `<experiment>.csv`),
 //! its correlations and its figure, as the experiment's `[analysis]` declares. Input: rows of
 //! results (`metrics::Row`); output: text, HDF5, CSV, PNG and SVG.
+pub mod interp;
 pub mod plot;
 
 pub use plot::{dot_chart, figure};

@@ -434,3 +434,99 @@ pub fn dot_chart(
         root.present().map_err(plot_err)
     })
 }
+
+/// One panel of [`lines`]: named series of (x, y) points, with an optional dashed twin per
+/// series (e.g. validation beside training).
+pub struct LinePanel {
+    pub caption: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    /// (label, points, dashed).
+    pub series: Vec<(String, Vec<(f64, f64)>, bool)>,
+    /// Vertical markers (e.g. the endpoints α = 0 and α = 1).
+    pub marks: Vec<f64>,
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[LinePanel],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
+    for (area, panel) in root.split_evenly((1, panels.len())).into_iter().zip(panels) {
+        let pts = || panel.series.iter().flat_map(|s| s.1.iter()).filter(|p| p.1.is_finite());
+        let (mut x0, mut x1, mut lo, mut hi) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
+        for &(x, y) in pts() {
+            (x0, x1, lo, hi) = (x0.min(x), x1.max(x), lo.min(y), hi.max(y));
+        }
+        if !lo.is_finite() {
+            (x0, x1, lo, hi) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.05).max(1e-9);
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .caption(&panel.caption, ("sans-serif", 16))
+            .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_desc.as_str())
+            .y_desc(panel.y_desc.as_str())
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        for &m in &panel.marks {
+            chart
+                .draw_series(LineSeries::new(
+                    [(m, lo - pad), (m, hi + pad)],
+                    BLACK.mix(0.3).stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+        }
+        let mut colour = 0;
+        for (label, points, dashed) in &panel.series {
+            if !dashed {
+                colour += 1;
+            }
+            let color = Palette99::pick(colour.max(1) - 1).to_rgba();
+            let finite: Vec<(f64, f64)> =
+                points.iter().copied().filter(|p| p.1.is_finite()).collect();
+            let style = color.stroke_width(if *dashed { 1 } else { 2 });
+            let series = if *dashed {
+                chart.draw_series(DashedLineSeries::new(finite, 6, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(finite, style))
+            };
+            series
+                .map_err(plot_err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        }
+        legend(&mut chart, panel.y_desc.ends_with("acc") || panel.y_desc.contains("accuracy"))?;
+    }
+    root.present().map_err(plot_err)
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`: panels side by side, each a set of line series.
+pub fn lines(stem: &Path, title: &str, panels: &[LinePanel]) -> Result<()> {
+    register_font();
+    let size = (520 * panels.len().max(1) as u32, 480);
+    let with = |ext: &str| stem.with_extension(ext);
+    crate::files::write_with(&with("png"), true, |tmp| {
+        draw_lines(BitMapBackend::new(tmp, size).into_drawing_area(), title, panels)
+    })?;
+    crate::files::write_with(&with("svg"), true, |tmp| {
+        draw_lines(SVGBackend::new(tmp, size).into_drawing_area(), title, panels)
+    })
+}
