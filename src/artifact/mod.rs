@@ -24,6 +24,7 @@
 //! - `/params/<name>` for every parameter and BatchNorm buffer (`l1.weight`, `bn1.running_mean`,
 //!   ...), float32, in the model's own shapes.
 mod checkpoint;
+pub mod line;
 
 pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 

@@ -8,6 +8,7 @@ mod diff;
 
 pub use diff::line_diff;
 
+use crate::artifact::line::{self, LineRecord};
 use crate::artifact::{self, ArtifactSummary, GRID_FORMAT};
 use crate::config::{Claim, Experiment, Test};
 use crate::error::{Error, Result};
@@ -244,6 +245,7 @@ impl Golden {
     pub fn bless(
         &self,
         runs: &[ArtifactSummary],
+        lines: &[LineRecord],
         grid_hash: &str,
         claims: &BTreeMap<String, Claim>,
         tests: &[Test],
@@ -278,6 +280,9 @@ impl Golden {
                 .map(|s| (s.config.run_name(), s.stored_hash.clone()))
                 .collect();
             h.insert(grid_key(&self.experiment), grid_hash.into());
+            for l in lines {
+                h.insert(line_key(l), l.stored_hash.clone());
+            }
             let mut devices = match g.hashes.get(class) {
                 Some(old) if *old == h => g.reproduced_on.get(class).cloned().unwrap_or_default(),
                 _ => Vec::new(),
@@ -324,6 +329,7 @@ impl Golden {
     pub fn check(
         &self,
         runs: &[ArtifactSummary],
+        lines: &[LineRecord],
         grid: Option<(&Path, String)>,
         complete: bool,
     ) -> Result<Report> {
@@ -416,6 +422,28 @@ impl Golden {
                 });
             }
         }
+        for l in lines {
+            let subject = line_key(l);
+            r.findings.push(Finding {
+                subject: subject.clone(),
+                quantity: "stored hash = content".into(),
+                expected: short(&l.stored_hash),
+                got: short(&l.recomputed_hash),
+                band: "exact".into(),
+                ok: l.hash_ok(),
+            });
+            if let Some(h) = hashes {
+                let want = h.get(&subject).map(String::as_str).unwrap_or("(none)");
+                r.findings.push(Finding {
+                    subject,
+                    quantity: "content_sha256".into(),
+                    expected: short(want),
+                    got: short(&l.recomputed_hash),
+                    band: "exact".into(),
+                    ok: want == l.recomputed_hash,
+                });
+            }
+        }
         if let (Some((path, got)), Some(h)) = (&grid, hashes) {
             let want = h
                 .get(&grid_key(&self.experiment))
@@ -473,13 +501,14 @@ impl Golden {
                 .map(|t| (t, true))
                 .chain(self.negative.iter().map(|t| (t, false)));
             for (t, claimed) in expected {
-                let v = evaluate(&rows, t);
+                let v = evaluate(&rows, lines, t);
                 r.findings.push(Finding {
                     subject: t.name().to_string(),
                     quantity: match t {
                         Test::Compare(c) => format!("curves {}", c.curve),
                         Test::Contrast(c) => c.metric.clone(),
                         Test::Breakdown(b) => b.metric.clone(),
+                        Test::Basin(_) => "basin width".into(),
                     },
                     expected: if claimed {
                         describe(t)
@@ -505,6 +534,28 @@ impl Golden {
     }
 }
 
+/// The folder of an experiment's output that holds its interpolation lines.
+pub const INTERP_DIR: &str = "interp";
+
+/// A line's key in golden hashes and findings: `interp/<file stem>`.
+pub fn line_key(l: &LineRecord) -> String {
+    format!("{INTERP_DIR}/{}", l.stem())
+}
+
+/// The `.h5` files directly in `dir`, sorted (none when it does not exist).
+fn h5_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.extension().is_some_and(|x| x == "h5"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 /// The recomputed content hash of a grid table file.
 pub fn grid_hash(path: &Path) -> Result<String> {
     let f = h5::open(path)?;
@@ -523,6 +574,8 @@ fn is_grid_table(path: &Path) -> bool {
 #[derive(Debug, Default)]
 pub struct Inputs {
     pub runs: Vec<ArtifactSummary>,
+    /// Interpolation lines (`interp/*.h5` of a folder, or line files named directly).
+    pub lines: Vec<LineRecord>,
     pub grids: Vec<PathBuf>,
     pub complete: bool,
 }
@@ -533,6 +586,8 @@ pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
     let add = |f: PathBuf, inputs: &mut Inputs| -> Result<()> {
         if is_grid_table(&f) {
             inputs.grids.push(f);
+        } else if line::is_line(&f) {
+            inputs.lines.push(line::read_line(&f)?);
         } else {
             inputs.runs.push(artifact::read_summary(&f)?);
         }
@@ -549,6 +604,9 @@ pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
             entries.sort();
             for f in entries {
                 add(f, &mut inputs)?;
+            }
+            for f in h5_files(&p.join(INTERP_DIR))? {
+                inputs.lines.push(line::read_line(&f)?);
             }
         } else if !p.exists() {
             return Err(Error::Invalid(format!(
@@ -590,7 +648,7 @@ pub fn check_paths(
         Some(g) => Some((g.as_path(), grid_hash(g)?)),
         None => None,
     };
-    let report = golden.check(&inputs.runs, grid, inputs.complete)?;
+    let report = golden.check(&inputs.runs, &inputs.lines, grid, inputs.complete)?;
     Ok((path, report))
 }
 
@@ -642,8 +700,13 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
     let tests = |names: &[String]| -> Vec<Test> {
         names.iter().filter_map(|t| exp.analysis.test(t)).collect()
     };
+    let lines = h5_files(&from.join(INTERP_DIR))?
+        .iter()
+        .map(|f| line::read_line(f))
+        .collect::<Result<Vec<_>>>()?;
     let new = old.bless(
         &runs,
+        &lines,
         &grid_hash,
         &prof.claims,
         &tests(&prof.tests),

@@ -7,7 +7,8 @@ use three_factors::config::DeviceSpec;
 use three_factors::curvature::interpolate::{interpolate as measure, Endpoint, LineSpec};
 use three_factors::data::{Dataset, Lookup};
 use three_factors::determinism::{self, Settings};
-use three_factors::report::interp::{render_line, write_line, Ends};
+use three_factors::artifact::line::LineMeta;
+use three_factors::report::interp::{render_line, write_line};
 
 #[derive(clap::Args, Debug)]
 pub struct InterpolateArgs {
@@ -76,18 +77,21 @@ pub fn interpolate(a: InterpolateArgs) -> Result<ExitCode> {
     );
     let line = measure(&ea, &eb, &data, &spec, a.device.device(), |_| bar.inc(1))?;
     bar.finish_and_clear();
-    let (pa, pb) = (a.a.display().to_string(), a.b.display().to_string());
-    let ends = Ends {
-        a: (&pa, &ea.summary.stored_hash),
-        b: (&pb, &eb.summary.stored_hash),
+    let meta = LineMeta {
+        interpolation: String::new(),
+        seed: -1,
+        a: a.a.display().to_string(),
+        a_hash: ea.summary.stored_hash.clone(),
+        b: a.b.display().to_string(),
+        b_hash: eb.summary.stored_hash.clone(),
     };
     let title = format!(
         "A = {}  →  B = {}",
         ea.summary.config.run_name(),
         eb.summary.config.run_name()
     );
-    write_line(&stem, &line, &ends, &title)?;
-    print!("{}", render_line(&line, &ends));
+    write_line(&stem, &line, &meta, &title)?;
+    print!("{}", render_line(&line, &meta));
     println!(
         "wrote {0}.h5, {0}.csv, {0}.png, {0}.svg",
         stem.display()

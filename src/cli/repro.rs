@@ -161,7 +161,7 @@ fn announce(plan: &ReproPlan, how: &str) -> Vec<three_factors::config::GridPoint
 }
 
 fn collect(plan: &ReproPlan) -> Result<ExitCode> {
-    let c = repro::collect(plan)?;
+    let c = repro::collect(plan, |name| eprintln!("interpolating {name}"))?;
     print!(
         "{}",
         c.render(&plan.experiment.name, &plan.experiment.analysis.x)

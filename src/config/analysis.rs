@@ -31,6 +31,54 @@ pub struct Analysis {
     /// Where a metric leaves the band of the smallest scale factor β (Fig. 5).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub breakdown: Vec<Breakdown>,
+    /// Lines between two arms' minima, seed by seed (Fig. 4), and a claim about their basins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interpolate: Vec<Interpolation>,
+}
+
+/// Fig. 4: for every seed k, the line from run `a` (variant, seed k) at α = 0 to run `b` (seed
+/// k) at α = 1, measured by `interpolate` on the training and validation subsets, and the width
+/// of the basin around each endpoint on its outer side (away from the other minimum: α < 0 for
+/// `a`, α > 1 for `b`), in α units, where the training loss first exceeds the endpoint's by
+/// `rise`. Claims: `a_wider` (the paper's (a, b) panels: `a`, the higher η/S, has the wider
+/// basin; per-seed margin wᴬ − wᴮ with mean > 0 and > its sd over seeds), or `equal` (the (c, d)
+/// panels: equal η/S, different β; |mean wᴬ − mean wᴮ| at most the seed-to-seed sd of the widths,
+/// pooled over both endpoints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interpolation {
+    pub name: String,
+    pub a: String,
+    pub b: String,
+    pub claim: BasinClaim,
+    #[serde(default = "default_rise")]
+    pub rise: f64,
+    #[serde(default = "default_from")]
+    pub from: f64,
+    #[serde(default = "default_to")]
+    pub to: f64,
+    #[serde(default = "default_points")]
+    pub points: usize,
+}
+
+fn default_rise() -> f64 {
+    0.1
+}
+fn default_from() -> f64 {
+    -0.5
+}
+fn default_to() -> f64 {
+    1.5
+}
+fn default_points() -> usize {
+    41
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BasinClaim {
+    AWider,
+    Equal,
 }
 
 /// Two runs' learning curves compared on the epoch axis, seed by seed (seed k of one arm with
@@ -119,6 +167,7 @@ pub enum Test {
     Compare(CurveCompare),
     Contrast(Contrast),
     Breakdown(Breakdown),
+    Basin(Interpolation),
 }
 
 impl Test {
@@ -127,6 +176,7 @@ impl Test {
             Test::Compare(c) => &c.name,
             Test::Contrast(c) => &c.name,
             Test::Breakdown(b) => &b.name,
+            Test::Basin(i) => &i.name,
         }
     }
     /// The columns the test reads from each run besides the metrics (config fields by dotted
@@ -140,6 +190,7 @@ impl Test {
                 .cloned()
                 .collect(),
             Test::Breakdown(b) => vec![b.by.clone(), b.metric.clone()],
+            Test::Basin(_) => vec!["variant".into()],
         }
     }
 }
@@ -163,6 +214,12 @@ impl Analysis {
                     .find(|b| b.name == name)
                     .map(|b| Test::Breakdown(b.clone()))
             })
+            .or_else(|| {
+                self.interpolate
+                    .iter()
+                    .find(|i| i.name == name)
+                    .map(|i| Test::Basin(i.clone()))
+            })
     }
     /// Every comparison of the analysis, as tests.
     pub fn tests(&self) -> Vec<Test> {
@@ -172,6 +229,7 @@ impl Analysis {
             .map(|c| c.name.clone())
             .chain(self.contrast.iter().map(|c| c.name.clone()))
             .chain(self.breakdown.iter().map(|b| b.name.clone()))
+            .chain(self.interpolate.iter().map(|i| i.name.clone()))
             .collect();
         names.iter().filter_map(|n| self.test(n)).collect()
     }
@@ -250,6 +308,7 @@ impl Default for Analysis {
             table: None,
             contrast: Vec::new(),
             breakdown: Vec::new(),
+            interpolate: Vec::new(),
         }
     }
 }

@@ -258,7 +258,7 @@ impl Experiment {
                 return Err(Error::config(
                     &origin,
                     format!("profiles.{name}.{list}"),
-                    format!("'{t}' names no comparison, contrast or breakdown of [analysis]"),
+                    format!("'{t}' names no comparison, contrast, breakdown or interpolation of [analysis]"),
                 ));
             }
             let variants: Vec<&str> = points.iter().map(|p| p.config.variant.as_str()).collect();
@@ -272,6 +272,41 @@ impl Experiment {
                                 "profile {name} has no point of variant '{v}' (variants: {})",
                                 dedup(&variants).join(", ")
                             ),
+                        ));
+                    }
+                }
+            }
+            for i in &e.analysis.interpolate {
+                let at = format!("analysis.interpolate.{}", i.name);
+                crate::curvature::interpolate::LineSpec {
+                    from: i.from,
+                    to: i.to,
+                    points: i.points,
+                    rise: i.rise,
+                }
+                .validate()
+                .map_err(|err| Error::config(&origin, &at, err.to_string()))?;
+                for v in [&i.a, &i.b] {
+                    if !variants.contains(&v.as_str()) {
+                        return Err(Error::config(
+                            &origin,
+                            &at,
+                            format!(
+                                "profile {name} has no point of variant '{v}' (variants: {})",
+                                dedup(&variants).join(", ")
+                            ),
+                        ));
+                    }
+                    let seeds: Vec<u64> = points
+                        .iter()
+                        .filter(|q| q.config.variant == *v)
+                        .map(|q| q.config.seed)
+                        .collect();
+                    if dedup_seeds(&seeds) != seeds.len() {
+                        return Err(Error::config(
+                            &origin,
+                            &at,
+                            format!("profile {name}: variant '{v}' has two runs of one seed; lines pair arms seed by seed"),
                         ));
                     }
                 }
@@ -608,4 +643,12 @@ mod tests {
             "{msg}"
         );
     }
+}
+
+/// The number of distinct seeds.
+fn dedup_seeds(seeds: &[u64]) -> usize {
+    let mut v = seeds.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
 }

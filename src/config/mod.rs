@@ -4,7 +4,7 @@ mod analysis;
 mod experiment;
 
 pub use analysis::{
-    Analysis, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure, FigureKind,
+    Analysis, BasinClaim, Breakdown, Interpolation, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure, FigureKind,
     GroupTable, Test,
 };
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};

@@ -3,7 +3,11 @@
 //! groups (Table 1), and the β at which a metric leaves the β = 1 band (Fig. 5). Each result says
 //! whether the claim it encodes holds, so `repro` prints it and `check` gates on it.
 use super::{mean_sd, Row};
-use crate::config::{Breakdown, BreakdownCriterion, Contrast, CurveCompare, GroupTable, Test};
+use crate::artifact::line::LineRecord;
+use crate::config::{
+    BasinClaim, Breakdown, BreakdownCriterion, Contrast, CurveCompare, GroupTable, Interpolation,
+    Test,
+};
 
 /// The curves every comparison reports (the decisive one is the comparison's `curve`).
 pub const REPORTED_CURVES: [&str; 2] = ["val_acc", "train_loss"];
@@ -469,6 +473,80 @@ fn larger_drop(small: &BreakdownGroup, large: &BreakdownGroup) -> bool {
     }
 }
 
+/// Fig. 4's basins over the seeds of one interpolation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BasinResult {
+    pub name: String,
+    /// Per used line (ascending seed): seed, outer width of `a`, of `b`, ‖θ_B − θ_A‖.
+    pub seeds: Vec<i64>,
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+    pub distance: Vec<f64>,
+    /// Lines left out: an endpoint excluded from the analysis or not among the runs, or a width
+    /// that is only a lower bound where that leaves the claim open (`b`'s for `a_wider`, either
+    /// for `equal`).
+    pub left_out: Vec<String>,
+    /// Mean and sd over seeds of wᴬ − wᴮ.
+    pub diff: (f64, f64),
+    /// √((sdᴬ² + sdᴮ²)/2): the seed-to-seed spread of a width.
+    pub pooled_sd: f64,
+    pub holds: bool,
+}
+
+/// Evaluates an interpolation's claim from its line files: only lines whose two endpoints are
+/// included runs among `rows` (matched by content hash) count.
+pub fn basin(rows: &[Row], lines: &[LineRecord], i: &Interpolation) -> BasinResult {
+    let included = |hash: &str| rows.iter().any(|r| r.included() && r.content_sha256 == hash);
+    let mut mine: Vec<&LineRecord> = lines
+        .iter()
+        .filter(|l| l.meta.interpolation == i.name)
+        .collect();
+    mine.sort_by_key(|l| l.meta.seed);
+    let mut r = BasinResult {
+        name: i.name.clone(),
+        seeds: Vec::new(),
+        a: Vec::new(),
+        b: Vec::new(),
+        distance: Vec::new(),
+        left_out: Vec::new(),
+        diff: (f64::NAN, f64::NAN),
+        pooled_sd: f64::NAN,
+        holds: false,
+    };
+    for l in mine {
+        let why = if !(included(&l.meta.a_hash) && included(&l.meta.b_hash)) {
+            Some("an endpoint is not an included run")
+        } else if i.claim == BasinClaim::AWider && l.basins[1].outer_censored {
+            Some("b's width is only a lower bound")
+        } else if i.claim == BasinClaim::Equal
+            && (l.basins[0].outer_censored || l.basins[1].outer_censored)
+        {
+            Some("a width is only a lower bound")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            r.left_out.push(format!("seed {} ({why})", l.meta.seed));
+            continue;
+        }
+        r.seeds.push(l.meta.seed);
+        r.a.push(l.basins[0].outer);
+        r.b.push(l.basins[1].outer);
+        r.distance.push(l.distance);
+    }
+    if r.seeds.len() >= 2 {
+        let d: Vec<f64> = r.a.iter().zip(&r.b).map(|(x, y)| x - y).collect();
+        r.diff = mean_sd(&d);
+        let (sa, sb) = (mean_sd(&r.a).1, mean_sd(&r.b).1);
+        r.pooled_sd = ((sa * sa + sb * sb) / 2.0).sqrt();
+        r.holds = match i.claim {
+            BasinClaim::AWider => r.diff.0 > 0.0 && r.diff.0 > r.diff.1,
+            BasinClaim::Equal => r.diff.0.abs() <= r.pooled_sd,
+        };
+    }
+    r
+}
+
 /// A test's verdict on `rows`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -481,9 +559,23 @@ pub struct Verdict {
     pub defined: bool,
 }
 
-/// Evaluates a test on `rows`.
-pub fn evaluate(rows: &[Row], t: &Test) -> Verdict {
+/// Evaluates a test on `rows` (and, for basins, the line files `lines`).
+pub fn evaluate(rows: &[Row], lines: &[LineRecord], t: &Test) -> Verdict {
     match t {
+        Test::Basin(i) => {
+            let r = basin(rows, lines, i);
+            Verdict {
+                got: format!(
+                    "wA − wB {:+.4} ± {:.4} (width sd {:.4}; {} seeds)",
+                    r.diff.0,
+                    r.diff.1,
+                    r.pooled_sd,
+                    r.seeds.len()
+                ),
+                holds: r.holds,
+                defined: r.seeds.len() >= 2 && r.diff.0.is_finite(),
+            }
+        }
         Test::Compare(c) => {
             let r = compare(rows, c);
             Verdict {
@@ -547,6 +639,10 @@ pub fn describe(t: &Test) -> String {
             c.than,
             c.max_p.map(|p| format!(", p ≤ {p}")).unwrap_or_default()
         ),
+        Test::Basin(i) => match i.claim {
+            BasinClaim::AWider => format!("{} wider than {} (outer side)", i.a, i.b),
+            BasinClaim::Equal => format!("{} as wide as {} within seed sd", i.a, i.b),
+        },
         Test::Breakdown(b) => match b.criterion {
             BreakdownCriterion::EarlierBreak => format!("smaller {} breaks at smaller β", b.by),
             BreakdownCriterion::LargerDrop => format!("smaller {} drops more past the break", b.by),

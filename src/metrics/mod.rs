@@ -5,7 +5,7 @@ mod compare;
 mod stats;
 
 pub use compare::{
-    breakdown, compare, contrast, describe, distance, evaluate, group_table, BetaStats,
+    basin, breakdown, compare, BasinResult, contrast, describe, distance, evaluate, group_table, BetaStats,
     BreakdownGroup, BreakdownResult, CompareResult, ContrastResult, CurveDistances, GroupStats,
     Verdict,
 };
@@ -15,6 +15,7 @@ pub use stats::{
     PERMUTATIONS,
 };
 
+use crate::artifact::line::LineRecord;
 use crate::artifact::ArtifactSummary;
 use crate::config::Analysis;
 use crate::error::{Error, Result};
@@ -621,9 +622,10 @@ pub struct Analysed {
     pub groups: Vec<GroupStats>,
     pub contrasts: Vec<ContrastResult>,
     pub breakdowns: Vec<BreakdownResult>,
+    pub basins: Vec<BasinResult>,
 }
 
-pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
+pub fn analyse(rows: &[Row], lines: &[LineRecord], a: &Analysis) -> Analysed {
     Analysed {
         correlations: correlations(rows, &a.x, &a.correlate),
         points: point_stats(rows, &a.x, &a.correlate),
@@ -647,6 +649,11 @@ pub fn analyse(rows: &[Row], a: &Analysis) -> Analysed {
             .filter(|c| c.n.0 > 0 && c.n.1 > 0)
             .collect(),
         breakdowns: a.breakdown.iter().map(|b| breakdown(rows, b)).collect(),
+        basins: a
+            .interpolate
+            .iter()
+            .map(|i| basin(rows, lines, i))
+            .collect(),
     }
 }
 

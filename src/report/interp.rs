@@ -1,60 +1,11 @@
 //! The outputs of `interpolate`: the line as HDF5 (`three-factors-interp/1`), CSV and a figure
 //! (loss and accuracy against α, training solid and validation dashed), and a text summary.
 use super::plot::{self, LinePanel};
+use crate::artifact::line::{write_line as write_line_h5, LineMeta};
 use crate::curvature::interpolate::{Basin, Line};
 use crate::error::Result;
-use crate::files::h5;
 use std::fmt::Write as _;
 use std::path::Path;
-
-pub const INTERP_FORMAT: &str = "three-factors-interp/1";
-
-/// Names and hashes of the two endpoints, as the outputs record them.
-pub struct Ends<'a> {
-    pub a: (&'a str, &'a str),
-    pub b: (&'a str, &'a str),
-}
-
-/// Writes `<stem>.h5`: root attributes `format`, `a`, `b` (artifact paths), `a_content_sha256`,
-/// `b_content_sha256`; datasets `alpha`, `train_loss`, `train_acc`, `val_loss`, `val_acc`,
-/// `distance`, `rise`; `/endpoints/{a,b}/{recorded,stored_bn,recalibrated}` (training loss);
-/// `/basin/{a,b}/{outer,inner,outer_censored,inner_censored}` (α units). Atomic.
-pub fn write_line_h5(dest: &Path, line: &Line, ends: &Ends) -> Result<()> {
-    h5::create_atomic(dest, |f, p| {
-        h5::attr_str(p, f, "format", INTERP_FORMAT)?;
-        h5::attr_str(p, f, "a", ends.a.0)?;
-        h5::attr_str(p, f, "a_content_sha256", ends.a.1)?;
-        h5::attr_str(p, f, "b", ends.b.0)?;
-        h5::attr_str(p, f, "b_content_sha256", ends.b.1)?;
-        for (name, v) in [
-            ("alpha", &line.alpha),
-            ("train_loss", &line.train_loss),
-            ("train_acc", &line.train_acc),
-            ("val_loss", &line.val_loss),
-            ("val_acc", &line.val_acc),
-        ] {
-            h5::vector(p, f, name, v)?;
-        }
-        h5::scalar(p, f, "distance", line.distance)?;
-        h5::scalar(p, f, "rise", line.spec.rise)?;
-        let eg = h5::group(p, f, "endpoints")?;
-        let bg = h5::group(p, f, "basin")?;
-        for (k, side) in ["a", "b"].into_iter().enumerate() {
-            let e = line.endpoints[k];
-            let g = h5::group(p, &eg, side)?;
-            h5::scalar(p, &g, "recorded", e.recorded)?;
-            h5::scalar(p, &g, "stored_bn", e.stored_bn)?;
-            h5::scalar(p, &g, "recalibrated", e.recalibrated)?;
-            let b = line.basins[k];
-            let g = h5::group(p, &bg, side)?;
-            h5::scalar(p, &g, "outer", b.outer)?;
-            h5::scalar(p, &g, "inner", b.inner)?;
-            h5::scalar(p, &g, "outer_censored", b.outer_censored as u8)?;
-            h5::scalar(p, &g, "inner_censored", b.inner_censored as u8)?;
-        }
-        Ok(())
-    })
-}
 
 /// Writes `<stem>.csv`: `alpha,train_loss,train_acc,val_loss,val_acc`. Atomic.
 pub fn write_line_csv(dest: &Path, line: &Line) -> Result<()> {
@@ -102,11 +53,13 @@ pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
     ]
 }
 
-/// `<stem>.h5`, `<stem>.csv`, `<stem>.png`, `<stem>.svg`.
-pub fn write_line(stem: &Path, line: &Line, ends: &Ends, title: &str) -> Result<()> {
-    write_line_h5(&stem.with_extension("h5"), line, ends)?;
+/// `<stem>.h5` (see [`crate::artifact::line`]), `<stem>.csv`, `<stem>.png`, `<stem>.svg`;
+/// returns the h5 file's content hash.
+pub fn write_line(stem: &Path, line: &Line, meta: &LineMeta, title: &str) -> Result<String> {
+    let hash = write_line_h5(&stem.with_extension("h5"), line, meta)?;
     write_line_csv(&stem.with_extension("csv"), line)?;
-    plot::lines(stem, title, &line_panels(&[(String::new(), line)]))
+    plot::lines(stem, title, &line_panels(&[(String::new(), line)]))?;
+    Ok(hash)
 }
 
 fn basin_text(b: &Basin) -> String {
@@ -119,14 +72,14 @@ fn basin_text(b: &Basin) -> String {
 }
 
 /// What `interpolate` prints.
-pub fn render_line(line: &Line, ends: &Ends) -> String {
+pub fn render_line(line: &Line, meta: &LineMeta) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "‖θ_B − θ_A‖ = {:.4}; basin edge: training loss + {} above the endpoint's (widths in α)",
         line.distance, line.spec.rise
     );
-    for (k, (name, end)) in [("A", ends.a.0), ("B", ends.b.0)].into_iter().enumerate() {
+    for (k, (name, end)) in [("A", &meta.a), ("B", &meta.b)].into_iter().enumerate() {
         let e = line.endpoints[k];
         let _ = writeln!(
             s,

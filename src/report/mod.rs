@@ -332,6 +332,20 @@ fn write_comparisons(
             h5::scalar(p, &cg, "holds", c.holds as u8)?;
         }
     }
+    if !analysed.basins.is_empty() {
+        let g = h5::group(p, f, "basin")?;
+        for b in &analysed.basins {
+            let bg = h5::group(p, &g, &b.name)?;
+            h5::vector(p, &bg, "seed", &b.seeds)?;
+            h5::vector(p, &bg, "a_outer", &b.a)?;
+            h5::vector(p, &bg, "b_outer", &b.b)?;
+            h5::vector(p, &bg, "distance", &b.distance)?;
+            h5::scalar(p, &bg, "diff", b.diff.0)?;
+            h5::scalar(p, &bg, "diff_sd", b.diff.1)?;
+            h5::scalar(p, &bg, "pooled_sd", b.pooled_sd)?;
+            h5::scalar(p, &bg, "holds", b.holds as u8)?;
+        }
+    }
     if !analysed.breakdowns.is_empty() {
         let g = h5::group(p, f, "breakdown")?;
         for b in &analysed.breakdowns {
@@ -505,6 +519,33 @@ pub fn comparisons(a: &Analysis, an: &Analysed) -> String {
             "  claim ({}) {}",
             crate::metrics::describe(&crate::config::Test::Breakdown(b.spec.clone())),
             if b.holds { "holds" } else { "does NOT hold" }
+        );
+    }
+    for (r, spec) in an.basins.iter().zip(&a.interpolate) {
+        let _ = writeln!(
+            s,
+            "
+Interpolation {}: A = {} (α = 0) → B = {} (α = 1); outer basin width in α (training loss + {} above the endpoint's):",
+            spec.name, spec.a, spec.b, spec.rise
+        );
+        for k in 0..r.seeds.len() {
+            let _ = writeln!(
+                s,
+                "  seed {:<3} wA {:.4}  wB {:.4}  ‖θB − θA‖ {:.3}",
+                r.seeds[k], r.a[k], r.b[k], r.distance[k]
+            );
+        }
+        for l in &r.left_out {
+            let _ = writeln!(s, "  left out: {l}");
+        }
+        let _ = writeln!(
+            s,
+            "  wA − wB {:+.4} ± {:.4} (seed sd of a width {:.4}); claim ({}) {}",
+            r.diff.0,
+            r.diff.1,
+            r.pooled_sd,
+            crate::metrics::describe(&crate::config::Test::Basin(spec.clone())),
+            if r.holds { "holds" } else { "does NOT hold" }
         );
     }
     s

@@ -122,7 +122,8 @@ impl Collected {
     }
 }
 
-pub fn collect(plan: &ReproPlan) -> Result<Collected> {
+/// Collects `plan`'s output folder; `on_line` sees each interpolation line as it is measured.
+pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected> {
     let exp = &plan.experiment;
     let a = &exp.analysis;
     let min_acc = exp.profile(&plan.profile)?.min_train_acc;
@@ -136,7 +137,8 @@ pub fn collect(plan: &ReproPlan) -> Result<Collected> {
         }
     }
     let h5 = plan.output("h5");
-    let analysed = analyse(&rows, a);
+    let lines = super::lines::interpolate_pairs(plan, &rows, on_line)?;
+    let analysed = analyse(&rows, &lines, a);
     let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows, &analysed)?;
     let csv = plan.output("csv");
     report::write_grid_csv(&csv, &rows)?;

@@ -6,6 +6,7 @@
 mod catalog;
 mod collect;
 pub mod grid;
+pub mod lines;
 mod plan;
 mod pool;
 mod run;
