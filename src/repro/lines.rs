@@ -42,10 +42,19 @@ pub fn interpolate_pairs(
                 continue;
             };
             let dest = line_path(plan, &spec.name, seed);
+            let line_spec = LineSpec {
+                from: spec.from,
+                to: spec.to,
+                points: spec.points,
+                rise: spec.rise,
+            };
+            // Reused only when measured between these very artifacts on this very grid.
             let current = line::read_line(&dest).ok().filter(|l| {
                 l.hash_ok()
                     && l.meta.a_hash == ra.content_sha256
                     && l.meta.b_hash == rb.content_sha256
+                    && l.rise == spec.rise
+                    && l.alpha == line_spec.alphas()
             });
             if let Some(l) = current {
                 out.push(l);
@@ -68,12 +77,6 @@ pub fn interpolate_pairs(
                 threads: cfg.threads,
                 device: cfg.device(),
             })?;
-            let line_spec = LineSpec {
-                from: spec.from,
-                to: spec.to,
-                points: spec.points,
-                rise: spec.rise,
-            };
             let measured = interpolate(
                 &ea,
                 &eb,
