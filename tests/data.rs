@@ -374,3 +374,65 @@ fn offline_without_a_copy_names_every_place_looked() {
         "{e}"
     );
 }
+
+/// MNIST-shaped IDX files generated here (MNIST itself is not on these machines): the right
+/// format, sizes and counts, but not MNIST's bytes.
+fn generated_mnist(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    data::MNIST_FILES
+        .iter()
+        .map(|spec| {
+            let n = if spec.name.starts_with("train") { 60_000 } else { 10_000 };
+            let bytes = if spec.name.contains("images") {
+                data::encode_idx(data::IMAGES_MAGIC, &[n, 28, 28], &vec![7u8; n as usize * 784])
+            } else {
+                let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+                data::encode_idx(data::LABELS_MAGIC, &[n], &labels)
+            };
+            assert_eq!(bytes.len() as u64, spec.size, "{}", spec.name);
+            std::fs::write(dir.join(spec.name), &bytes).unwrap();
+            (format!("/{}.gz", spec.name), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn mnist_has_its_own_lookup_variables_and_pinned_hashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let verify = ["data", "verify", "--dataset", "mnist"];
+    // Nowhere to be found, offline: the message names MNIST's own variables and cache folder,
+    // and no Debian package (MNIST has none).
+    let r = run_in(tmp.path(), &verify, &[("THREE_FACTORS_OFFLINE", "1")]);
+    r.expect(2);
+    let e = r.stderr();
+    for needle in ["MNIST not found", "MNIST_DIR", "MNIST_MIRROR", "three-factors/mnist"] {
+        assert!(e.contains(needle), "missing '{needle}':\n{e}");
+    }
+    assert!(!e.contains("dataset-fashion-mnist") && !e.contains("Fashion"), "{e}");
+
+    // MNIST_DIR with files of the right shape but other bytes: a mismatch (exit 1) against the
+    // pinned hash of the decompressed payload.
+    let fake = tmp.path().join("fake");
+    let routes = generated_mnist(&fake);
+    let r = run_in(tmp.path(), &verify, &[("MNIST_DIR", fake.to_str().unwrap())]);
+    r.expect(1);
+    assert!(
+        r.stderr().contains("mismatch") && r.stderr().contains(data::MNIST_FILES[0].sha256),
+        "{}",
+        r.stderr()
+    );
+    // Fashion-MNIST's files are not MNIST's either.
+    let r = run_in(tmp.path(), &verify, &[("MNIST_DIR", SYSTEM_DATA)]);
+    r.expect(1);
+
+    // A download from MNIST's mirror variable (a loopback server with the generated files) is
+    // verified before it is kept: the cache holds nothing afterwards.
+    let routes = routes.into_iter().map(|(p, b)| (p, b, false)).collect();
+    let (url, server) = serve(routes, 1);
+    let r = run_in(tmp.path(), &verify, &[("MNIST_MIRROR", url.as_str())]);
+    server.join().unwrap();
+    r.expect(1);
+    assert!(r.stderr().contains(&format!("{url}/train-images-idx3-ubyte.gz")), "{}", r.stderr());
+    let cache = tmp.path().join(".cache/three-factors/mnist");
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}

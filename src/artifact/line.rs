@@ -6,7 +6,7 @@
 //! Datasets: `alpha`, `train_loss`, `train_acc`, `val_loss`, `val_acc`, `distance`, `rise`;
 //! `/endpoints/{a,b}/{recorded,stored_bn,recalibrated}` (training loss three ways);
 //! `/basin/{a,b}/{outer,inner,outer_censored,inner_censored}` (widths in α).
-use crate::curvature::interpolate::{Basin, Line};
+use crate::curvature::interpolate::{Basin, EndpointLoss, Line};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use std::path::{Path, PathBuf};
@@ -78,6 +78,7 @@ pub struct LineRecord {
     pub train_loss: Vec<f64>,
     pub distance: f64,
     pub rise: f64,
+    pub endpoints: [EndpointLoss; 2],
     pub basins: [Basin; 2],
     pub stored_hash: String,
     pub recomputed_hash: String,
@@ -132,6 +133,16 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
             reason: format!("group {}/{g} is missing", parent.name()),
         })
     };
+    let eg = group(&f, "endpoints")?;
+    let mut endpoints = Vec::new();
+    for side in ["a", "b"] {
+        let g = group(&eg, side)?;
+        endpoints.push(EndpointLoss {
+            recorded: h5::read_f64(path, &g, "recorded")?,
+            stored_bn: h5::read_f64(path, &g, "stored_bn")?,
+            recalibrated: h5::read_f64(path, &g, "recalibrated")?,
+        });
+    }
     let bg = group(&f, "basin")?;
     let mut basins = Vec::new();
     for side in ["a", "b"] {
@@ -151,6 +162,7 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
         train_loss: h5::read_vec(path, &f, "train_loss")?,
         distance: h5::read_f64(path, &f, "distance")?,
         rise: h5::read_f64(path, &f, "rise")?,
+        endpoints: [endpoints[0], endpoints[1]],
         basins: [basins[0], basins[1]],
         stored_hash: attr("content_sha256")?,
         recomputed_hash: h5::content_hash(path, &f, &[], &[])?,

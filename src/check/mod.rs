@@ -115,6 +115,10 @@ pub struct Golden {
     /// metric → the paper's claim about Spearman(x, metric).
     #[serde(default)]
     pub science: BTreeMap<String, Science>,
+    /// metric → a claim about Spearman(x, metric) this profile measured NOT to hold; `check`
+    /// fails if it starts to hold (the recorded negative result would be stale).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub negative_science: BTreeMap<String, Science>,
     /// The paper's other claims: curve comparisons, group contrasts, breakdowns (copied from
     /// the experiment's `[analysis]` by `golden bless`, so `check` needs only the artifacts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -209,6 +213,7 @@ impl Golden {
             hashes: Default::default(),
             bands: Default::default(),
             science: Default::default(),
+            negative_science: Default::default(),
             tests: Vec::new(),
             negative: Vec::new(),
             min_train_acc: None,
@@ -248,12 +253,14 @@ impl Golden {
         lines: &[LineRecord],
         grid_hash: &str,
         claims: &BTreeMap<String, Claim>,
+        negative_claims: &BTreeMap<String, Claim>,
         tests: &[Test],
         negative: &[Test],
         min_train_acc: Option<f64>,
     ) -> Golden {
         let mut g = self.clone();
         g.science = claims.clone();
+        g.negative_science = negative_claims.clone();
         g.tests = tests.to_vec();
         g.negative = negative.to_vec();
         g.min_train_acc = min_train_acc;
@@ -458,7 +465,11 @@ impl Golden {
                 ok: want == got,
             });
         }
-        if !self.science.is_empty() || !self.tests.is_empty() || !self.negative.is_empty() {
+        if !self.science.is_empty()
+            || !self.negative_science.is_empty()
+            || !self.tests.is_empty()
+            || !self.negative.is_empty()
+        {
             let mut fields = vec![self.x.clone()];
             for t in self.tests.iter().chain(&self.negative) {
                 for f in t.fields() {
@@ -478,22 +489,40 @@ impl Golden {
                     rows.len()
                 ));
             }
-            if let Some(unknown) = self.science.keys().find(|m| Metric::parse(m).is_none()) {
+            let all = self.science.keys().chain(self.negative_science.keys());
+            if let Some(unknown) = all.clone().find(|m| Metric::parse(m).is_none()) {
                 return Err(Error::Invalid(format!(
                     "golden science band for unknown metric '{unknown}'"
                 )));
             }
-            let metrics: Vec<String> = self.science.keys().cloned().collect();
-            for (metric, t) in correlations(&rows, &self.x, &metrics) {
-                let claim = &self.science[&metric];
-                r.findings.push(Finding {
-                    subject: format!("spearman({}, ·)", self.x),
-                    quantity: metric,
-                    expected: claim.describe(),
-                    got: format!("{:+.3}, p {:.4}", t.rho, t.p_value),
-                    band: "claim".into(),
-                    ok: claim.holds(t.rho, t.p_value),
-                });
+            let metrics: Vec<String> = all.cloned().collect();
+            let tested = correlations(&rows, &self.x, &metrics);
+            let claimed = self.science.len();
+            for (k, (metric, t)) in tested.into_iter().enumerate() {
+                let got = format!("{:+.3}, p {:.4}", t.rho, t.p_value);
+                let finding = if k < claimed {
+                    let claim = &self.science[&metric];
+                    Finding {
+                        subject: format!("spearman({}, ·)", self.x),
+                        quantity: metric,
+                        expected: claim.describe(),
+                        got,
+                        band: "claim".into(),
+                        ok: claim.holds(t.rho, t.p_value),
+                    }
+                } else {
+                    // A negative result holds only where the correlation was measured.
+                    let claim = &self.negative_science[&metric];
+                    Finding {
+                        subject: format!("spearman({}, ·)", self.x),
+                        quantity: metric,
+                        expected: format!("NOT: {}", claim.describe()),
+                        got,
+                        band: "negative".into(),
+                        ok: t.rho.is_finite() && !claim.holds(t.rho, t.p_value),
+                    }
+                };
+                r.findings.push(finding);
             }
             let expected = self
                 .tests
@@ -709,6 +738,7 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
         &lines,
         &grid_hash,
         &prof.claims,
+        &prof.negative_claims,
         &tests(&prof.tests),
         &tests(&prof.negative),
         prof.min_train_acc,

@@ -70,6 +70,10 @@ pub struct Profile {
     /// starts to hold, since the recorded result would then be stale.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub negative: Vec<String>,
+    /// Rank-correlation claims of the paper this profile measured NOT to hold (as `claims`,
+    /// with the paper's sign): `check` fails if one starts to hold.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub negative_claims: BTreeMap<String, Claim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

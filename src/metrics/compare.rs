@@ -865,4 +865,98 @@ mod tests {
         }
         assert!(!breakdown(&rev, &flipped).holds);
     }
+
+    fn line(name: &str, seed: i64, wa: (f64, bool), wb: (f64, bool)) -> LineRecord {
+        use crate::curvature::interpolate::{Basin, EndpointLoss};
+        let basin = |(w, censored): (f64, bool)| Basin {
+            outer: w,
+            outer_censored: censored,
+            inner: 0.5,
+            inner_censored: false,
+        };
+        let end = EndpointLoss {
+            recorded: 0.05,
+            stored_bn: 0.05,
+            recalibrated: 0.04,
+        };
+        LineRecord {
+            path: format!("{name}_seed{seed}.h5").into(),
+            meta: crate::artifact::line::LineMeta {
+                interpolation: name.into(),
+                seed,
+                a: String::new(),
+                a_hash: format!("a{seed}"),
+                b: String::new(),
+                b_hash: format!("b{seed}"),
+            },
+            alpha: Vec::new(),
+            train_loss: Vec::new(),
+            distance: 10.0,
+            rise: 0.1,
+            endpoints: [end, end],
+            basins: [basin(wa), basin(wb)],
+            stored_hash: String::new(),
+            recomputed_hash: String::new(),
+        }
+    }
+
+    fn endpoints(seeds: i64) -> Vec<Row> {
+        (0..seeds)
+            .flat_map(|k| {
+                ["a", "b"].map(|v| Row {
+                    content_sha256: format!("{v}{k}"),
+                    ..row(v, k, &[0.5])
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn basin_claims_hold_fail_and_leave_out_what_they_cannot_judge() {
+        let spec = |claim| Interpolation {
+            name: "i".into(),
+            a: "a".into(),
+            b: "b".into(),
+            claim,
+            rise: 0.1,
+            from: -0.5,
+            to: 1.5,
+            points: 41,
+        };
+        let rows = endpoints(3);
+        let wider = [
+            line("i", 0, (1.0, false), (0.2, false)),
+            line("i", 1, (1.2, true), (0.3, false)),
+            line("i", 2, (0.9, false), (0.25, false)),
+        ];
+        let r = basin(&rows, &wider, &spec(BasinClaim::AWider));
+        assert_eq!(r.seeds, vec![0, 1, 2]);
+        assert!((r.diff.0 - (0.8 + 0.9 + 0.65) / 3.0).abs() < 1e-12 && r.holds, "{r:?}");
+        // The same widths fail the equality claim: 0.78 apart against a seed sd of ~0.1.
+        assert!(!basin(&rows, &wider, &spec(BasinClaim::Equal)).holds);
+        // Equal widths up to seed noise hold it; censored ones are left out of it.
+        let equal = [
+            line("i", 0, (0.80, false), (0.75, false)),
+            line("i", 1, (0.70, false), (0.78, false)),
+            line("i", 2, (0.85, false), (0.80, false)),
+            line("i", 3, (2.5, true), (0.8, false)),
+        ];
+        let mut rows4 = endpoints(4);
+        let r = basin(&rows4, &equal, &spec(BasinClaim::Equal));
+        assert_eq!(r.seeds, vec![0, 1, 2]);
+        assert!(r.left_out[0].contains("seed 3"), "{:?}", r.left_out);
+        assert!(r.holds, "{r:?}");
+        assert!(!basin(&rows4, &equal, &spec(BasinClaim::AWider)).holds);
+        // A line whose endpoint run is excluded does not count; nor does b censored for a_wider.
+        rows4[0].excluded = Some("diverged".into());
+        let r = basin(&rows4, &wider, &spec(BasinClaim::AWider));
+        assert_eq!(r.seeds, vec![1, 2]);
+        let censored_b = [
+            line("i", 0, (1.0, false), (2.5, true)),
+            line("i", 1, (1.0, false), (0.2, false)),
+        ];
+        let r = basin(&endpoints(2), &censored_b, &spec(BasinClaim::AWider));
+        assert_eq!(r.seeds, vec![1]);
+        assert!(!r.holds && r.diff.0.is_nan(), "one seed cannot decide: {r:?}");
+    }
 }
