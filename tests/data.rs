@@ -382,9 +382,17 @@ fn generated_mnist(dir: &Path) -> Vec<(String, Vec<u8>)> {
     data::MNIST_FILES
         .iter()
         .map(|spec| {
-            let n = if spec.name.starts_with("train") { 60_000 } else { 10_000 };
+            let n = if spec.name.starts_with("train") {
+                60_000
+            } else {
+                10_000
+            };
             let bytes = if spec.name.contains("images") {
-                data::encode_idx(data::IMAGES_MAGIC, &[n, 28, 28], &vec![7u8; n as usize * 784])
+                data::encode_idx(
+                    data::IMAGES_MAGIC,
+                    &[n, 28, 28],
+                    &vec![7u8; n as usize * 784],
+                )
             } else {
                 let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
                 data::encode_idx(data::LABELS_MAGIC, &[n], &labels)
@@ -405,16 +413,28 @@ fn mnist_has_its_own_lookup_variables_and_pinned_hashes() {
     let r = run_in(tmp.path(), &verify, &[("THREE_FACTORS_OFFLINE", "1")]);
     r.expect(2);
     let e = r.stderr();
-    for needle in ["MNIST not found", "MNIST_DIR", "MNIST_MIRROR", "three-factors/mnist"] {
+    for needle in [
+        "MNIST not found",
+        "MNIST_DIR",
+        "MNIST_MIRROR",
+        "three-factors/mnist",
+    ] {
         assert!(e.contains(needle), "missing '{needle}':\n{e}");
     }
-    assert!(!e.contains("dataset-fashion-mnist") && !e.contains("Fashion"), "{e}");
+    assert!(
+        !e.contains("dataset-fashion-mnist") && !e.contains("Fashion"),
+        "{e}"
+    );
 
     // MNIST_DIR with files of the right shape but other bytes: a mismatch (exit 1) against the
     // pinned hash of the decompressed payload.
     let fake = tmp.path().join("fake");
     let routes = generated_mnist(&fake);
-    let r = run_in(tmp.path(), &verify, &[("MNIST_DIR", fake.to_str().unwrap())]);
+    let r = run_in(
+        tmp.path(),
+        &verify,
+        &[("MNIST_DIR", fake.to_str().unwrap())],
+    );
     r.expect(1);
     assert!(
         r.stderr().contains("mismatch") && r.stderr().contains(data::MNIST_FILES[0].sha256),
@@ -432,7 +452,12 @@ fn mnist_has_its_own_lookup_variables_and_pinned_hashes() {
     let r = run_in(tmp.path(), &verify, &[("MNIST_MIRROR", url.as_str())]);
     server.join().unwrap();
     r.expect(1);
-    assert!(r.stderr().contains(&format!("{url}/train-images-idx3-ubyte.gz")), "{}", r.stderr());
+    assert!(
+        r.stderr()
+            .contains(&format!("{url}/train-images-idx3-ubyte.gz")),
+        "{}",
+        r.stderr()
+    );
     let cache = tmp.path().join(".cache/three-factors/mnist");
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }

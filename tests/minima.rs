@@ -14,8 +14,22 @@ use three_factors::train::StopReason;
 /// A small run into `dir/<out>` (width 32 unless `extra` says otherwise).
 fn small(dir: &Path, out: &str, extra: &[&str]) -> Run {
     let mut args = vec![
-        "run", "--quiet", "--width", "32", "--train-samples", "1024", "--val-samples", "256",
-        "--test-samples", "256", "--eval-samples", "256", "--epochs", "6", "--out", out,
+        "run",
+        "--quiet",
+        "--width",
+        "32",
+        "--train-samples",
+        "1024",
+        "--val-samples",
+        "256",
+        "--test-samples",
+        "256",
+        "--eval-samples",
+        "256",
+        "--epochs",
+        "6",
+        "--out",
+        out,
     ];
     args.extend_from_slice(extra);
     run_in(dir, &args, &[])
@@ -37,7 +51,11 @@ fn interpolation_reproduces_its_endpoints_and_an_independent_interior_point() {
     let d = tmp.path();
     small(d, "a.h5", &["--lr", "0.1", "--batch-size", "32"]).expect(0);
     small(d, "b.h5", &["--lr", "0.02", "--batch-size", "128"]).expect(0);
-    let r = run_in(d, &["interpolate", "a.h5", "b.h5", "--out", "line", "--quiet"], &[]);
+    let r = run_in(
+        d,
+        &["interpolate", "a.h5", "b.h5", "--out", "line", "--quiet"],
+        &[],
+    );
     r.expect(0);
     assert_eq!(
         files_named(d, "line"),
@@ -52,7 +70,10 @@ fn interpolation_reproduces_its_endpoints_and_an_independent_interior_point() {
         let e = l.endpoints[k];
         // With its own stored BatchNorm statistics an endpoint is exactly the recorded model.
         assert_eq!(e.recorded, s.final_metrics.train_loss);
-        assert!((e.stored_bn - e.recorded).abs() <= 1e-6 * e.recorded, "{name}: {e:?}");
+        assert!(
+            (e.stored_bn - e.recorded).abs() <= 1e-6 * e.recorded,
+            "{name}: {e:?}"
+        );
         // Recomputed statistics (exact over the training subset, not the running averages of
         // training) move the loss a little: the stated tolerance is 25 % of it plus 0.02.
         assert!(
@@ -126,7 +147,14 @@ fn interpolation_refuses_mismatched_or_corrupt_inputs_and_leaves_nothing() {
 fn label_noise_is_seeded_recorded_and_memorised() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let noisy = ["--label-noise", "0.25", "--stop-at-noisy-acc", "0.999", "--epochs", "120"];
+    let noisy = [
+        "--label-noise",
+        "0.25",
+        "--stop-at-noisy-acc",
+        "0.999",
+        "--epochs",
+        "120",
+    ];
     let fit = ["--lr", "0.1", "--batch-size", "16", "--width", "128"];
     small(d, "m.h5", &[&noisy[..], &fit].concat()).expect(0);
     let s = artifact::verify(&d.join("m.h5")).unwrap();
@@ -157,11 +185,25 @@ fn label_noise_is_seeded_recorded_and_memorised() {
     }
     // The same seed draws the same labels; the content hash says so.
     small(d, "m2.h5", &[&noisy[..], &fit].concat()).expect(0);
-    assert_eq!(artifact::verify(&d.join("m2.h5")).unwrap().stored_hash, s.stored_hash);
+    assert_eq!(
+        artifact::verify(&d.join("m2.h5")).unwrap().stored_hash,
+        s.stored_hash
+    );
 
     // Too few epochs to memorise: recorded as such, and excluded from any analysis.
-    small(d, "short.h5", &["--label-noise", "0.5", "--stop-at-noisy-acc", "0.999", "--epochs", "2"])
-        .expect(0);
+    small(
+        d,
+        "short.h5",
+        &[
+            "--label-noise",
+            "0.5",
+            "--stop-at-noisy-acc",
+            "0.999",
+            "--epochs",
+            "2",
+        ],
+    )
+    .expect(0);
     let s = artifact::verify(&d.join("short.h5")).unwrap();
     assert_eq!(s.final_metrics.stop_reason, StopReason::Epochs);
     let why = three_factors::metrics::exclusion(&s, None).unwrap();
@@ -172,10 +214,16 @@ fn label_noise_is_seeded_recorded_and_memorised() {
 fn bad_label_noise_and_dataset_flags_exit_2_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["--label-noise", "1"], "data.label_noise: must be a fraction in [0, 1), got 1"),
+        (
+            &["--label-noise", "1"],
+            "data.label_noise: must be a fraction in [0, 1), got 1",
+        ),
         (&["--label-noise", "-0.5"], "data.label_noise"),
         (&["--label-noise", "nan"], "data.label_noise"),
-        (&["--stop-at-noisy-acc", "0.9"], "needs random labels to memorise"),
+        (
+            &["--stop-at-noisy-acc", "0.9"],
+            "needs random labels to memorise",
+        ),
         (&["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
     ];
     for (extra, needle) in cases {
@@ -192,7 +240,11 @@ fn fig4_smoke_lines_are_checked_and_a_doctored_line_fails() {
     let d = tmp.path();
     let r = common::repro_smoke(d, "fig4", "out", &[], &[]);
     r.expect(0);
-    assert!(r.stdout().contains("Interpolation higher_ratio_wider"), "{}", r.stdout());
+    assert!(
+        r.stdout().contains("Interpolation higher_ratio_wider"),
+        "{}",
+        r.stdout()
+    );
     let lines = files_named(&d.join("out/interp"), "_seed");
     assert_eq!(lines.len(), 16, "{lines:?}");
     let golden = repo("golden/fig4/smoke.toml");
@@ -200,12 +252,19 @@ fn fig4_smoke_lines_are_checked_and_a_doctored_line_fails() {
     // Collecting again measures nothing twice (no "interpolating" lines).
     let again = common::repro_smoke(d, "fig4", "out", &[], &[]);
     again.expect(0);
-    assert!(!again.stderr().contains("interpolating"), "{}", again.stderr());
+    assert!(
+        !again.stderr().contains("interpolating"),
+        "{}",
+        again.stderr()
+    );
     // Doctor one line's basin width: its hash no longer matches.
     let path = d.join("out/interp/higher_ratio_wider_seed0.h5");
     {
         let f = hdf5::File::open_rw(&path).unwrap();
-        f.dataset("basin/a/outer").unwrap().write_scalar(&9.0f64).unwrap();
+        f.dataset("basin/a/outer")
+            .unwrap()
+            .write_scalar(&9.0f64)
+            .unwrap();
     }
     let r = run_in(d, &["check", "out", "--golden", &golden], &[]);
     r.expect(1);
@@ -226,12 +285,21 @@ fn fig6_smoke_memorises_excludes_and_passes_check() {
     r.expect(0);
     let out = r.stdout();
     assert!(out.contains("(not memorised)"), "{out}");
-    assert!(out.contains("Spearman rank correlation with eta_over_s_eff"), "{out}");
+    assert!(
+        out.contains("Spearman rank correlation with eta_over_s_eff"),
+        "{out}"
+    );
     let golden = repo("golden/fig6/smoke.toml");
     run_in(d, &["check", "out", "--golden", &golden], &[]).expect(0);
     let csv = std::fs::read_to_string(d.join("out/fig6.csv")).unwrap();
     let header = csv.lines().next().unwrap();
-    for col in ["eta_over_s_eff", "momentum", "noisy_acc", "clean_acc", "data.label_noise"] {
+    for col in [
+        "eta_over_s_eff",
+        "momentum",
+        "noisy_acc",
+        "clean_acc",
+        "data.label_noise",
+    ] {
         assert!(header.split(',').any(|c| c == col), "{col} not in {header}");
     }
 }

@@ -147,7 +147,8 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
     let mut basins = Vec::new();
     for side in ["a", "b"] {
         let g = group(&bg, side)?;
-        let flag = |n: &str| -> Result<bool> { Ok(h5::read_vec::<u8>(path, &g, n)?.first() == Some(&1)) };
+        let flag =
+            |n: &str| -> Result<bool> { Ok(h5::read_vec::<u8>(path, &g, n)?.first() == Some(&1)) };
         basins.push(Basin {
             outer: h5::read_f64(path, &g, "outer")?,
             inner: h5::read_f64(path, &g, "inner")?,

@@ -142,6 +142,18 @@ pub struct Golden {
     pub reproduced_on: BTreeMap<String, Vec<String>>,
 }
 
+/// What a profile expects of its results, as `golden bless` copies it into the golden file: the
+/// rank-correlation claims (and those measured not to hold), the comparisons claimed (and those
+/// measured not to hold), and the exclusion threshold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expected {
+    pub claims: BTreeMap<String, Claim>,
+    pub negative_claims: BTreeMap<String, Claim>,
+    pub tests: Vec<Test>,
+    pub negative: Vec<Test>,
+    pub min_train_acc: Option<f64>,
+}
+
 /// Metrics banded per grid point: accuracies absolutely, curvature relatively.
 pub const BANDED: [(Metric, bool); 8] = [
     (Metric::ValAcc, true),
@@ -252,18 +264,14 @@ impl Golden {
         runs: &[ArtifactSummary],
         lines: &[LineRecord],
         grid_hash: &str,
-        claims: &BTreeMap<String, Claim>,
-        negative_claims: &BTreeMap<String, Claim>,
-        tests: &[Test],
-        negative: &[Test],
-        min_train_acc: Option<f64>,
+        expected: &Expected,
     ) -> Golden {
         let mut g = self.clone();
-        g.science = claims.clone();
-        g.negative_science = negative_claims.clone();
-        g.tests = tests.to_vec();
-        g.negative = negative.to_vec();
-        g.min_train_acc = min_train_acc;
+        g.science = expected.claims.clone();
+        g.negative_science = expected.negative_claims.clone();
+        g.tests = expected.tests.clone();
+        g.negative = expected.negative.clone();
+        g.min_train_acc = expected.min_train_acc;
         let mut configs: Vec<(String, &str)> = runs
             .iter()
             .map(|s| (s.config.run_name(), s.config_toml.as_str()))
@@ -733,16 +741,14 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
         .iter()
         .map(|f| line::read_line(f))
         .collect::<Result<Vec<_>>>()?;
-    let new = old.bless(
-        &runs,
-        &lines,
-        &grid_hash,
-        &prof.claims,
-        &prof.negative_claims,
-        &tests(&prof.tests),
-        &tests(&prof.negative),
-        prof.min_train_acc,
-    );
+    let expected = Expected {
+        claims: prof.claims.clone(),
+        negative_claims: prof.negative_claims.clone(),
+        tests: tests(&prof.tests),
+        negative: tests(&prof.negative),
+        min_train_acc: prof.min_train_acc,
+    };
+    let new = old.bless(&runs, &lines, &grid_hash, &expected);
     let diff = line_diff(&old_text, &new.to_toml());
     if !diff.is_empty() {
         new.save(golden)?;

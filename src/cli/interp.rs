@@ -3,11 +3,11 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use three_factors::artifact::line::LineMeta;
 use three_factors::config::DeviceSpec;
 use three_factors::curvature::interpolate::{interpolate as measure, Endpoint, LineSpec};
 use three_factors::data::{Dataset, Lookup};
 use three_factors::determinism::{self, Settings};
-use three_factors::artifact::line::LineMeta;
 use three_factors::report::interp::{render_line, write_line};
 
 #[derive(clap::Args, Debug)]
@@ -92,9 +92,6 @@ pub fn interpolate(a: InterpolateArgs) -> Result<ExitCode> {
     );
     write_line(&stem, &line, &meta, &title)?;
     print!("{}", render_line(&line, &meta));
-    println!(
-        "wrote {0}.h5, {0}.csv, {0}.png, {0}.svg",
-        stem.display()
-    );
+    println!("wrote {0}.h5, {0}.csv, {0}.png, {0}.svg", stem.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -535,6 +535,14 @@ impl Experiment {
     }
 }
 
+/// The number of distinct seeds.
+fn dedup_seeds(seeds: &[u64]) -> usize {
+    let mut v = seeds.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,12 +655,4 @@ mod tests {
             "{msg}"
         );
     }
-}
-
-/// The number of distinct seeds.
-fn dedup_seeds(seeds: &[u64]) -> usize {
-    let mut v = seeds.to_vec();
-    v.sort_unstable();
-    v.dedup();
-    v.len()
 }

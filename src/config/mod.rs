@@ -4,8 +4,8 @@ mod analysis;
 mod experiment;
 
 pub use analysis::{
-    Analysis, BasinClaim, Breakdown, Interpolation, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure, FigureKind,
-    GroupTable, Test,
+    Analysis, BasinClaim, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure,
+    FigureKind, GroupTable, Interpolation, Test,
 };
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
 
@@ -768,13 +768,24 @@ mod tests {
     #[test]
     fn label_noise_and_memorisation_are_validated_and_default_configs_keep_their_text() {
         let text = RunConfig::adhoc().to_toml();
-        assert!(!text.contains("[data]") && !text.contains("stop_at_noisy_acc"), "{text}");
+        assert!(
+            !text.contains("[data]") && !text.contains("stop_at_noisy_acc"),
+            "{text}"
+        );
         for (noise, stop, needle) in [
-            (1.0, None, "data.label_noise: must be a fraction in [0, 1), got 1"),
+            (
+                1.0,
+                None,
+                "data.label_noise: must be a fraction in [0, 1), got 1",
+            ),
             (-0.1, None, "data.label_noise"),
             (f64::NAN, None, "data.label_noise"),
             (0.0, Some(0.99), "needs random labels to memorise"),
-            (0.25, Some(1.5), "sgd.stop_at_noisy_acc: must be an accuracy in (0, 1]"),
+            (
+                0.25,
+                Some(1.5),
+                "sgd.stop_at_noisy_acc: must be an accuracy in (0, 1]",
+            ),
             (0.25, Some(0.0), "sgd.stop_at_noisy_acc"),
         ] {
             let mut c = RunConfig::adhoc();
@@ -791,15 +802,24 @@ mod tests {
         c.sgd.stop_at_noisy_acc = Some(0.999);
         c.sgd.momentum = 0.9;
         let text = c.to_toml();
-        assert!(text.contains("dataset = \"mnist\"") && text.contains("label_noise = 0.5"), "{text}");
-        assert_eq!(RunConfig::from_toml(&text, std::path::Path::new("m.toml")).unwrap(), c);
+        assert!(
+            text.contains("dataset = \"mnist\"") && text.contains("label_noise = 0.5"),
+            "{text}"
+        );
+        assert_eq!(
+            RunConfig::from_toml(&text, std::path::Path::new("m.toml")).unwrap(),
+            c
+        );
         assert!((c.eta_over_s_eff() - 10.0 * c.eta_over_s()).abs() < 1e-15);
         let e = RunConfig::from_toml(
             &text.replace("\"mnist\"", "\"cifar\""),
             std::path::Path::new("m.toml"),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("m.toml") && e.to_string().contains("cifar"), "{e}");
+        assert!(
+            e.to_string().contains("m.toml") && e.to_string().contains("cifar"),
+            "{e}"
+        );
     }
 
     #[test]

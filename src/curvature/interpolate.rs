@@ -55,10 +55,17 @@ pub fn check_pair(a: &Endpoint, b: &Endpoint) -> Result<()> {
         return mismatch("data", format!("{:?}", ca.data), format!("{:?}", cb.data));
     }
     if ca.split != cb.split {
-        return mismatch("split", format!("{:?}", ca.split), format!("{:?}", cb.split));
+        return mismatch(
+            "split",
+            format!("{:?}", ca.split),
+            format!("{:?}", cb.split),
+        );
     }
     let shapes = |m: &StoredModel| -> Vec<(String, Vec<usize>)> {
-        m.params.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect()
+        m.params
+            .iter()
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect()
     };
     if shapes(&a.model) != shapes(&b.model) {
         return mismatch(
@@ -237,7 +244,9 @@ fn to_device(values: &[NamedValues], device: Device) -> Vec<(String, Tensor)> {
             let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
             (
                 n.clone(),
-                Tensor::from_slice(v).view(dims.as_slice()).to_device(device),
+                Tensor::from_slice(v)
+                    .view(dims.as_slice())
+                    .to_device(device),
             )
         })
         .collect()
@@ -302,7 +311,13 @@ pub fn interpolate(
         .collect::<Result<_>>()?;
     let distance = pairs
         .iter()
-        .map(|(x, y)| (y - x).to_kind(Kind::Double).square().sum(Kind::Double).double_value(&[]))
+        .map(|(x, y)| {
+            (y - x)
+                .to_kind(Kind::Double)
+                .square()
+                .sum(Kind::Double)
+                .double_value(&[])
+        })
         .sum::<f64>()
         .sqrt();
 
@@ -376,7 +391,13 @@ mod tests {
         // A quadratic bowl of curvature 1 around α = 0 and of 4 around α = 1, joined at 0.5.
         let loss: Vec<f64> = alpha
             .iter()
-            .map(|&a| if a < 0.5 { a * a } else { 4.0 * (a - 1.0) * (a - 1.0) })
+            .map(|&a| {
+                if a < 0.5 {
+                    a * a
+                } else {
+                    4.0 * (a - 1.0) * (a - 1.0)
+                }
+            })
             .collect();
         let [ba, bb] = basins(&alpha, &loss, 10, 30, 0.1);
         // Exact edges: √0.1 ≈ 0.316 and √0.025 ≈ 0.158; linear interpolation between grid
@@ -402,12 +423,19 @@ mod tests {
             ..LineSpec::default()
         };
         let e = off.validate().unwrap_err().to_string();
-        assert!(e.contains("--points") && e.contains("not on the grid"), "{e}");
+        assert!(
+            e.contains("--points") && e.contains("not on the grid"),
+            "{e}"
+        );
         let short = LineSpec {
             from: 0.1,
             ..LineSpec::default()
         };
-        assert!(short.validate().unwrap_err().to_string().contains("contain 0 and 1"));
+        assert!(short
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("contain 0 and 1"));
         let rise = LineSpec {
             rise: f64::NAN,
             ..LineSpec::default()

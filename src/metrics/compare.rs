@@ -496,7 +496,10 @@ pub struct BasinResult {
 /// Evaluates an interpolation's claim from its line files: only lines whose two endpoints are
 /// included runs among `rows` (matched by content hash) count.
 pub fn basin(rows: &[Row], lines: &[LineRecord], i: &Interpolation) -> BasinResult {
-    let included = |hash: &str| rows.iter().any(|r| r.included() && r.content_sha256 == hash);
+    let included = |hash: &str| {
+        rows.iter()
+            .any(|r| r.included() && r.content_sha256 == hash)
+    };
     let mut mine: Vec<&LineRecord> = lines
         .iter()
         .filter(|l| l.meta.interpolation == i.name)
@@ -931,7 +934,10 @@ mod tests {
         ];
         let r = basin(&rows, &wider, &spec(BasinClaim::AWider));
         assert_eq!(r.seeds, vec![0, 1, 2]);
-        assert!((r.diff.0 - (0.8 + 0.9 + 0.65) / 3.0).abs() < 1e-12 && r.holds, "{r:?}");
+        assert!(
+            (r.diff.0 - (0.8 + 0.9 + 0.65) / 3.0).abs() < 1e-12 && r.holds,
+            "{r:?}"
+        );
         // The same widths fail the equality claim: 0.78 apart against a seed sd of ~0.1.
         assert!(!basin(&rows, &wider, &spec(BasinClaim::Equal)).holds);
         // Equal widths up to seed noise hold it; censored ones are left out of it.
@@ -957,6 +963,9 @@ mod tests {
         ];
         let r = basin(&endpoints(2), &censored_b, &spec(BasinClaim::AWider));
         assert_eq!(r.seeds, vec![1]);
-        assert!(!r.holds && r.diff.0.is_nan(), "one seed cannot decide: {r:?}");
+        assert!(
+            !r.holds && r.diff.0.is_nan(),
+            "one seed cannot decide: {r:?}"
+        );
     }
 }

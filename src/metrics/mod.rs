@@ -5,9 +5,9 @@ mod compare;
 mod stats;
 
 pub use compare::{
-    basin, breakdown, compare, BasinResult, contrast, describe, distance, evaluate, group_table, BetaStats,
-    BreakdownGroup, BreakdownResult, CompareResult, ContrastResult, CurveDistances, GroupStats,
-    Verdict,
+    basin, breakdown, compare, contrast, describe, distance, evaluate, group_table, BasinResult,
+    BetaStats, BreakdownGroup, BreakdownResult, CompareResult, ContrastResult, CurveDistances,
+    GroupStats, Verdict,
 };
 
 pub use stats::{
@@ -105,7 +105,11 @@ impl Metric {
     pub fn is_accuracy(self) -> bool {
         matches!(
             self,
-            Metric::ValAcc | Metric::TestAcc | Metric::TrainAcc | Metric::NoisyAcc | Metric::CleanAcc
+            Metric::ValAcc
+                | Metric::TestAcc
+                | Metric::TrainAcc
+                | Metric::NoisyAcc
+                | Metric::CleanAcc
         )
     }
 

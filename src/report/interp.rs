@@ -1,6 +1,6 @@
 //! The outputs of `interpolate`: the line as HDF5 (`three-factors-interp/1`), CSV and a figure
 //! (loss and accuracy against α, training solid and validation dashed), and a text summary.
-use super::plot::{self, LinePanel};
+use super::plot::{self, LinePanel, Series};
 use crate::artifact::line::{write_line as write_line_h5, LineMeta};
 use crate::curvature::interpolate::{Basin, Line};
 use crate::error::Result;
@@ -22,15 +22,22 @@ pub fn write_line_csv(dest: &Path, line: &Line) -> Result<()> {
 
 /// The loss and accuracy panels of one or more lines (label, line).
 pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
-    let series = |get: &dyn Fn(&Line) -> (&Vec<f64>, &Vec<f64>)| {
+    let series = |train: fn(&Line) -> &Vec<f64>, val: fn(&Line) -> &Vec<f64>| -> Vec<Series> {
         lines
             .iter()
             .flat_map(|(label, l)| {
-                let (train, val) = get(l);
                 let pts = |v: &Vec<f64>| l.alpha.iter().copied().zip(v.iter().copied()).collect();
                 [
-                    (format!("{label} train"), pts(train), false),
-                    (format!("{label} val"), pts(val), true),
+                    Series {
+                        label: format!("{label} train"),
+                        points: pts(train(l)),
+                        dashed: false,
+                    },
+                    Series {
+                        label: format!("{label} val"),
+                        points: pts(val(l)),
+                        dashed: true,
+                    },
                 ]
             })
             .collect()
@@ -40,14 +47,14 @@ pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
             caption: "loss along θ(α) = (1 − α)·θ_A + α·θ_B".into(),
             x_desc: "α".into(),
             y_desc: "loss".into(),
-            series: series(&|l| (&l.train_loss, &l.val_loss)),
+            series: series(|l| &l.train_loss, |l| &l.val_loss),
             marks: vec![0.0, 1.0],
         },
         LinePanel {
             caption: "accuracy".into(),
             x_desc: "α".into(),
             y_desc: "accuracy".into(),
-            series: series(&|l| (&l.train_acc, &l.val_acc)),
+            series: series(|l| &l.train_acc, |l| &l.val_acc),
             marks: vec![0.0, 1.0],
         },
     ]
@@ -103,4 +110,38 @@ pub fn render_line(line: &Line, meta: &LineMeta) -> String {
         );
     }
     s
+}
+
+/// `<stem>.png` and `.svg`: one panel per interpolation of an experiment, the training loss
+/// along each seed's line (the endpoints marked at α = 0 and 1).
+pub fn lines_figure(
+    stem: &Path,
+    title: &str,
+    specs: &[crate::config::Interpolation],
+    lines: &[crate::artifact::line::LineRecord],
+) -> Result<()> {
+    let panels: Vec<LinePanel> = specs
+        .iter()
+        .map(|spec| LinePanel {
+            caption: format!("{}: A = {} → B = {}", spec.name, spec.a, spec.b),
+            x_desc: "α".into(),
+            y_desc: "training loss".into(),
+            series: lines
+                .iter()
+                .filter(|l| l.meta.interpolation == spec.name)
+                .map(|l| Series {
+                    label: format!("seed {}", l.meta.seed),
+                    points: l
+                        .alpha
+                        .iter()
+                        .copied()
+                        .zip(l.train_loss.iter().copied())
+                        .collect(),
+                    dashed: false,
+                })
+                .collect(),
+            marks: vec![0.0, 1.0],
+        })
+        .collect();
+    plot::lines(stem, title, &panels)
 }

@@ -435,14 +435,20 @@ pub fn dot_chart(
     })
 }
 
-/// One panel of [`lines`]: named series of (x, y) points, with an optional dashed twin per
-/// series (e.g. validation beside training).
+/// One line of a [`LinePanel`]: (x, y) points under a label; a dashed series takes the colour
+/// of the solid one before it (e.g. validation beside training).
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+}
+
+/// One panel of [`lines`].
 pub struct LinePanel {
     pub caption: String,
     pub x_desc: String,
     pub y_desc: String,
-    /// (label, points, dashed).
-    pub series: Vec<(String, Vec<(f64, f64)>, bool)>,
+    pub series: Vec<Series>,
     /// Vertical markers (e.g. the endpoints α = 0 and α = 1).
     pub marks: Vec<f64>,
 }
@@ -458,7 +464,13 @@ where
     root.fill(&WHITE).map_err(plot_err)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
     for (area, panel) in root.split_evenly((1, panels.len())).into_iter().zip(panels) {
-        let pts = || panel.series.iter().flat_map(|s| s.1.iter()).filter(|p| p.1.is_finite());
+        let pts = || {
+            panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|p| p.1.is_finite())
+        };
         let (mut x0, mut x1, mut lo, mut hi) = (
             f64::INFINITY,
             f64::NEG_INFINITY,
@@ -495,7 +507,12 @@ where
                 .map_err(plot_err)?;
         }
         let mut colour = 0;
-        for (label, points, dashed) in &panel.series {
+        for Series {
+            label,
+            points,
+            dashed,
+        } in &panel.series
+        {
             if !dashed {
                 colour += 1;
             }
@@ -513,7 +530,10 @@ where
                 .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         }
-        legend(&mut chart, panel.y_desc.ends_with("acc") || panel.y_desc.contains("accuracy"))?;
+        legend(
+            &mut chart,
+            panel.y_desc.ends_with("acc") || panel.y_desc.contains("accuracy"),
+        )?;
     }
     root.present().map_err(plot_err)
 }
@@ -524,9 +544,17 @@ pub fn lines(stem: &Path, title: &str, panels: &[LinePanel]) -> Result<()> {
     let size = (520 * panels.len().max(1) as u32, 480);
     let with = |ext: &str| stem.with_extension(ext);
     crate::files::write_with(&with("png"), true, |tmp| {
-        draw_lines(BitMapBackend::new(tmp, size).into_drawing_area(), title, panels)
+        draw_lines(
+            BitMapBackend::new(tmp, size).into_drawing_area(),
+            title,
+            panels,
+        )
     })?;
     crate::files::write_with(&with("svg"), true, |tmp| {
-        draw_lines(SVGBackend::new(tmp, size).into_drawing_area(), title, panels)
+        draw_lines(
+            SVGBackend::new(tmp, size).into_drawing_area(),
+            title,
+            panels,
+        )
     })
 }

@@ -161,6 +161,12 @@ pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected>
         }
     );
     report::figure(&plan.out, &exp.name, &title, &rows, a)?;
+    let mut files = vec![h5, csv, plan.output("png"), plan.output("svg")];
+    if !lines.is_empty() {
+        let stem = plan.out.join(format!("{}_lines", exp.name));
+        report::interp::lines_figure(&stem, &title, &a.interpolate, &lines)?;
+        files.extend([stem.with_extension("png"), stem.with_extension("svg")]);
+    }
     // Wide tables are printed four metrics at a time.
     let n = a.correlate.len();
     let chunks: Vec<std::ops::Range<usize>> =
@@ -182,7 +188,7 @@ pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected>
         correlations: analysed.correlations,
         points,
         spread,
-        files: vec![h5, csv, plan.output("png"), plan.output("svg")],
+        files,
         rows,
         missing,
         grid_hash,
