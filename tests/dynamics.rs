@@ -56,6 +56,8 @@ fn every_dynamics_experiment_has_smoke_quick_and_paper_profiles() {
         ("table1", 25, 6, 3),
         ("fig2", 25, 2, 0),
         ("fig5", 60, 2, 0),
+        ("fig4", 12, 1, 1),
+        ("fig6", 48, 0, 0),
     ] {
         let e = Experiment::load(Path::new(&repo(&format!("experiments/{name}.toml")))).unwrap();
         let profiles: Vec<&str> = e.profiles.keys().map(String::as_str).collect();

@@ -291,6 +291,35 @@ fn fig6_smoke_memorises_excludes_and_passes_check() {
     );
     let golden = repo("golden/fig6/smoke.toml");
     run_in(d, &["check", "out", "--golden", &golden], &[]).expect(0);
+    // A negative rank-correlation result passes while the claim fails, and fails once it holds
+    // (a claim with min_abs = -1 holds for any measured ρ).
+    let text = std::fs::read_to_string(&golden).unwrap();
+    for (min_abs, code) in [("0.99", 0), ("-1.0", 1)] {
+        let doctored = d.join(format!("neg{code}.toml"));
+        let extra = format!("\n[negative_science.val_acc]\nsign = 1\nmin_abs = {min_abs}\n");
+        std::fs::write(&doctored, format!("{text}{extra}")).unwrap();
+        let r = run_in(
+            d,
+            &["check", "out", "--golden", doctored.to_str().unwrap()],
+            &[],
+        );
+        r.expect(code);
+        let l = r
+            .stdout()
+            .lines()
+            .find(|l| l.contains("val_acc") && l.contains("NOT:"))
+            .map(str::to_string);
+        assert!(
+            l.as_ref().is_some_and(|l| l.contains("negative")),
+            "{}",
+            r.stdout()
+        );
+    }
+    let quick =
+        three_factors::config::Experiment::load(Path::new(&repo("experiments/fig6.toml"))).unwrap();
+    assert!(quick.profiles["quick"]
+        .negative_claims
+        .contains_key("val_acc"));
     let csv = std::fs::read_to_string(d.join("out/fig6.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     for col in [
