@@ -79,6 +79,7 @@ pub struct LineRecord {
     pub distance: f64,
     pub rise: f64,
     pub endpoints: [EndpointLoss; 2],
+    /// Per-endpoint basin widths, recomputed from `alpha`, `train_loss` and `rise` when read.
     pub basins: [Basin; 2],
     pub stored_hash: String,
     pub recomputed_hash: String,
@@ -143,28 +144,39 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
             recalibrated: h5::read_f64(path, &g, "recalibrated")?,
         });
     }
-    let bg = group(&f, "basin")?;
-    let mut basins = Vec::new();
-    for side in ["a", "b"] {
-        let g = group(&bg, side)?;
-        let flag =
-            |n: &str| -> Result<bool> { Ok(h5::read_vec::<u8>(path, &g, n)?.first() == Some(&1)) };
-        basins.push(Basin {
-            outer: h5::read_f64(path, &g, "outer")?,
-            inner: h5::read_f64(path, &g, "inner")?,
-            outer_censored: flag("outer_censored")?,
-            inner_censored: flag("inner_censored")?,
+    // The basin widths are recomputed from the stored curve, not trusted from `/basin`: what
+    // decides a claim is derived by the reader (a line whose stored widths disagree with its own
+    // curve also fails its content hash).
+    let alpha: Vec<f64> = h5::read_vec(path, &f, "alpha")?;
+    let train_loss: Vec<f64> = h5::read_vec(path, &f, "train_loss")?;
+    let rise = h5::read_f64(path, &f, "rise")?;
+    let at = |v: f64| alpha.iter().position(|a| (a - v).abs() < 1e-9);
+    let (Some(ia), Some(ib)) = (at(0.0), at(1.0)) else {
+        return Err(Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: "/alpha holds no 0 or no 1: not a line between two endpoints".into(),
+        });
+    };
+    if train_loss.len() != alpha.len() {
+        return Err(Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: format!(
+                "/train_loss has {} values for {} α",
+                train_loss.len(),
+                alpha.len()
+            ),
         });
     }
+    let basins = crate::curvature::interpolate::basins(&alpha, &train_loss, ia, ib, rise);
     Ok(LineRecord {
         path: path.to_path_buf(),
         meta,
-        alpha: h5::read_vec(path, &f, "alpha")?,
-        train_loss: h5::read_vec(path, &f, "train_loss")?,
+        alpha,
+        train_loss,
         distance: h5::read_f64(path, &f, "distance")?,
-        rise: h5::read_f64(path, &f, "rise")?,
+        rise,
         endpoints: [endpoints[0], endpoints[1]],
-        basins: [basins[0], basins[1]],
+        basins,
         stored_hash: attr("content_sha256")?,
         recomputed_hash: h5::content_hash(path, &f, &[], &[])?,
     })
