@@ -257,6 +257,36 @@ fn fig4_smoke_lines_are_checked_and_a_doctored_line_fails() {
         "{}",
         again.stderr()
     );
+    // A line the golden file lists must be there.
+    let seed1 = d.join("out/interp/equal_ratio_equal_width_seed1.h5");
+    let kept = std::fs::read(&seed1).unwrap();
+    std::fs::remove_file(&seed1).unwrap();
+    let r = run_in(d, &["check", "out", "--golden", &golden], &[]);
+    if r.stdout().contains("has no golden hashes") || r.stderr().contains("has no golden hashes") {
+        // Another platform class: hashes (and the lines they list) are not compared.
+        r.expect(0);
+    } else {
+        r.expect(2);
+        assert!(
+            r.stderr()
+                .contains("missing interpolation line interp/equal_ratio_equal_width_seed1"),
+            "{}",
+            r.stderr()
+        );
+    }
+    std::fs::write(&seed1, kept).unwrap();
+    // A line file renamed away from its own attributes is refused.
+    let moved = d.join("out/interp/equal_ratio_equal_width_seed7.h5");
+    std::fs::rename(&seed1, &moved).unwrap();
+    let r = run_in(d, &["check", "out", "--golden", &golden], &[]);
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("must be named equal_ratio_equal_width_seed1.h5"),
+        "{}",
+        r.stderr()
+    );
+    std::fs::rename(&moved, &seed1).unwrap();
     // Doctor one line's basin width: its hash no longer matches.
     let path = d.join("out/interp/higher_ratio_wider_seed0.h5");
     {
@@ -330,5 +360,46 @@ fn fig6_smoke_memorises_excludes_and_passes_check() {
         "data.label_noise",
     ] {
         assert!(header.split(',').any(|c| c == col), "{col} not in {header}");
+    }
+}
+
+#[test]
+fn interpolation_specs_are_validated_naming_the_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("experiments/fig4.toml")).unwrap();
+    let cases = [
+        (
+            text.replacen("b = \"low-ratio\"", "b = \"lowest-ratio\"", 1),
+            "analysis.interpolate.higher_ratio_wider: profile",
+            "no point of variant 'lowest-ratio'",
+        ),
+        (
+            format!(
+                "{text}\n[[analysis.interpolate]]\nname = \"higher_ratio_wider\"\na = \"beta1\"\nb = \"beta4\"\nclaim = \"equal\"\n"
+            ),
+            "analysis.interpolate.higher_ratio_wider",
+            "two interpolations share this name",
+        ),
+        (
+            format!(
+                "{text}\n[[analysis.interpolate]]\nname = \"../up\"\na = \"beta1\"\nb = \"beta4\"\nclaim = \"equal\"\n"
+            ),
+            "analysis.interpolate.../up",
+            "letters, digits",
+        ),
+        (
+            text.replacen("points = 121", "points = 120", 1),
+            "analysis.interpolate.higher_ratio_wider",
+            "not on the grid",
+        ),
+    ];
+    for (k, (bad, at, why)) in cases.iter().enumerate() {
+        assert_ne!(bad, &text, "case {k} changed nothing");
+        let path = tmp.path().join(format!("fig4-{k}.toml"));
+        std::fs::write(&path, bad).unwrap();
+        let msg = three_factors::config::Experiment::load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(at) && msg.contains(why), "case {k}: {msg}");
     }
 }

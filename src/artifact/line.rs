@@ -2,7 +2,8 @@
 //! and by experiments with an `[[analysis.interpolate]]`), and reading it back for `check`.
 //!
 //! Root attributes: `format`, `content_sha256`, `interpolation` and `seed` (empty / −1 from the
-//! command line), `a`, `b` (artifact paths) and `a_content_sha256`, `b_content_sha256`.
+//! command line), `a`, `b` (artifact paths), `a_content_sha256`, `b_content_sha256` and
+//! `platform_class`; all but the two paths are inside the content hash.
 //! Datasets: `alpha`, `train_loss`, `train_acc`, `val_loss`, `val_acc`, `distance`, `rise`;
 //! `/endpoints/{a,b}/{recorded,stored_bn,recalibrated}` (training loss three ways);
 //! `/basin/{a,b}/{outer,inner,outer_censored,inner_censored}` (widths in α).
@@ -12,6 +13,16 @@ use crate::files::h5;
 use std::path::{Path, PathBuf};
 
 pub const LINE_FORMAT: &str = "three-factors-interp/1";
+/// Root attributes inside a line's content hash: everything that says which claim, seed,
+/// endpoints and platform class it belongs to (the endpoint *paths* are left out: they differ
+/// from folder to folder).
+pub const LINE_HASH_ATTRS: [&str; 5] = [
+    "interpolation",
+    "seed",
+    "a_content_sha256",
+    "b_content_sha256",
+    "platform_class",
+];
 
 /// What a line file says about where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,10 +35,13 @@ pub struct LineMeta {
     pub a_hash: String,
     pub b: String,
     pub b_hash: String,
+    /// The platform class the line was measured under (the process that measured it: its
+    /// numerics caps, threads and device), which decides which golden hashes apply.
+    pub platform_class: String,
 }
 
-/// Writes `line` to `dest` atomically; returns its content hash (datasets only: the endpoint
-/// paths differ from folder to folder, their hashes are attributes too).
+/// Writes `line` to `dest` atomically; returns its content hash (datasets and
+/// [`LINE_HASH_ATTRS`]).
 pub fn write_line(dest: &Path, line: &Line, meta: &LineMeta) -> Result<String> {
     h5::create_atomic(dest, |f, p| {
         h5::attr_str(p, f, "format", LINE_FORMAT)?;
@@ -37,6 +51,7 @@ pub fn write_line(dest: &Path, line: &Line, meta: &LineMeta) -> Result<String> {
         h5::attr_str(p, f, "a_content_sha256", &meta.a_hash)?;
         h5::attr_str(p, f, "b", &meta.b)?;
         h5::attr_str(p, f, "b_content_sha256", &meta.b_hash)?;
+        h5::attr_str(p, f, "platform_class", &meta.platform_class)?;
         for (name, v) in [
             ("alpha", &line.alpha),
             ("train_loss", &line.train_loss),
@@ -63,7 +78,7 @@ pub fn write_line(dest: &Path, line: &Line, meta: &LineMeta) -> Result<String> {
             h5::scalar(p, &g, "outer_censored", b.outer_censored as u8)?;
             h5::scalar(p, &g, "inner_censored", b.inner_censored as u8)?;
         }
-        let hash = h5::content_hash(p, f, &[], &[])?;
+        let hash = h5::content_hash(p, f, &[], &LINE_HASH_ATTRS)?;
         h5::attr_str(p, f, "content_sha256", &hash)?;
         Ok(hash)
     })
@@ -127,7 +142,19 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
         a_hash: attr("a_content_sha256")?,
         b: attr("b")?,
         b_hash: attr("b_content_sha256")?,
+        platform_class: attr("platform_class")?,
     };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let expected = format!("{}_seed{}", meta.interpolation, meta.seed);
+    if !meta.interpolation.is_empty() && stem.as_deref() != Some(expected.as_str()) {
+        return Err(Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: format!(
+                "holds interpolation '{}' seed {}, so it must be named {expected}.h5",
+                meta.interpolation, meta.seed
+            ),
+        });
+    }
     let group = |parent: &hdf5::Group, g: &str| {
         parent.group(g).map_err(|_| Error::NotAnArtifact {
             path: path.to_path_buf(),
@@ -178,6 +205,6 @@ pub fn read_line(path: &Path) -> Result<LineRecord> {
         endpoints: [endpoints[0], endpoints[1]],
         basins,
         stored_hash: attr("content_sha256")?,
-        recomputed_hash: h5::content_hash(path, &f, &[], &[])?,
+        recomputed_hash: h5::content_hash(path, &f, &[], &LINE_HASH_ATTRS)?,
     })
 }

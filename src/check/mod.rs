@@ -437,6 +437,22 @@ impl Golden {
                 });
             }
         }
+        if let (true, Some(h)) = (complete, hashes) {
+            let missing = h
+                .keys()
+                .filter(|k| k.starts_with(&format!("{INTERP_DIR}/")))
+                .find(|k| !lines.iter().any(|l| line_key(l) == **k));
+            if let Some(k) = missing {
+                return Err(Error::Golden {
+                    path: runs
+                        .first()
+                        .and_then(|r| r.path.parent())
+                        .unwrap_or(Path::new("."))
+                        .join(format!("{k}.h5")),
+                    reason: format!("missing interpolation line {k} (the golden file lists it)"),
+                });
+            }
+        }
         for l in lines {
             let subject = line_key(l);
             r.findings.push(Finding {
@@ -446,6 +462,16 @@ impl Golden {
                 got: short(&l.recomputed_hash),
                 band: "exact".into(),
                 ok: l.hash_ok(),
+            });
+            // A line measured under another platform class than the runs is not comparable
+            // with their golden hashes (nor, bit for bit, with a line of the runs' class).
+            r.findings.push(Finding {
+                subject: subject.clone(),
+                quantity: "platform class".into(),
+                expected: class.to_string(),
+                got: l.meta.platform_class.clone(),
+                band: "exact".into(),
+                ok: l.meta.platform_class == class,
             });
             if let Some(h) = hashes {
                 let want = h.get(&subject).map(String::as_str).unwrap_or("(none)");
@@ -737,10 +763,37 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
     let tests = |names: &[String]| -> Vec<Test> {
         names.iter().filter_map(|t| exp.analysis.test(t)).collect()
     };
-    let lines = h5_files(&from.join(INTERP_DIR))?
-        .iter()
-        .map(|f| line::read_line(f))
-        .collect::<Result<Vec<_>>>()?;
+    // The lines of this profile's interpolations and seeds only (a renamed interpolation's old
+    // files are not blessed), each measured under the runs' platform class.
+    let seeds: Vec<i64> = runs.iter().map(|r| r.config.seed as i64).collect();
+    let class = runs
+        .first()
+        .and_then(|s| s.provenance.get("platform_class"))
+        .unwrap_or("unknown")
+        .to_string();
+    let mut lines = Vec::new();
+    for f in h5_files(&from.join(INTERP_DIR))? {
+        let l = line::read_line(&f)?;
+        let ours = exp
+            .analysis
+            .interpolate
+            .iter()
+            .any(|i| i.name == l.meta.interpolation)
+            && seeds.contains(&l.meta.seed);
+        if !ours {
+            continue;
+        }
+        if l.meta.platform_class != class {
+            return Err(Error::Invalid(format!(
+                "{}: measured under platform class {}, the runs under {class}; collect again (`three-factors repro {} --profile {profile} --collect {}`) on the runs' platform",
+                f.display(),
+                l.meta.platform_class,
+                exp.name,
+                from.display()
+            )));
+        }
+        lines.push(l);
+    }
     let expected = Expected {
         claims: prof.claims.clone(),
         negative_claims: prof.negative_claims.clone(),

@@ -7,7 +7,7 @@ use three_factors::artifact::line::LineMeta;
 use three_factors::config::DeviceSpec;
 use three_factors::curvature::interpolate::{interpolate as measure, Endpoint, LineSpec};
 use three_factors::data::{Dataset, Lookup};
-use three_factors::determinism::{self, Settings};
+use three_factors::determinism::{self, Numerics, Settings};
 use three_factors::report::interp::{render_line, write_line};
 
 #[derive(clap::Args, Debug)]
@@ -44,7 +44,7 @@ pub struct InterpolateArgs {
     pub quiet: bool,
 }
 
-pub fn interpolate(a: InterpolateArgs) -> Result<ExitCode> {
+pub fn interpolate(a: InterpolateArgs, numerics: Numerics) -> Result<ExitCode> {
     let spec = LineSpec {
         from: a.from,
         to: a.to,
@@ -84,6 +84,7 @@ pub fn interpolate(a: InterpolateArgs) -> Result<ExitCode> {
         a_hash: ea.summary.stored_hash.clone(),
         b: a.b.display().to_string(),
         b_hash: eb.summary.stored_hash.clone(),
+        platform_class: determinism::platform_class(a.device.device(), &numerics.caps(), a.threads),
     };
     let title = format!(
         "A = {}  →  B = {}",

@@ -201,7 +201,7 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Data(DataCommand::Verify { data_dir, dataset }) => data_verify(dataset, data_dir),
         Command::Run(r) => run::run(*r, numerics),
         Command::Inspect { files } => run::inspect(&files),
-        Command::Interpolate(a) => interp::interpolate(a),
+        Command::Interpolate(a) => interp::interpolate(a, numerics),
         Command::Repro(a) => repro::repro(*a, numerics),
         Command::Check(a) => check::check(a),
         Command::Bench(a) => bench::bench(a, numerics),

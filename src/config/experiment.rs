@@ -280,8 +280,27 @@ impl Experiment {
                     }
                 }
             }
-            for i in &e.analysis.interpolate {
+            for (k, i) in e.analysis.interpolate.iter().enumerate() {
                 let at = format!("analysis.interpolate.{}", i.name);
+                // The name is a file name (`interp/<name>_seed<k>.h5`) and a golden key.
+                let safe = !i.name.is_empty()
+                    && i.name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !safe {
+                    return Err(Error::config(
+                        &origin,
+                        &at,
+                        "a name must be non-empty ASCII letters, digits, '_' or '-' (it names the line files)".to_string(),
+                    ));
+                }
+                if e.analysis.interpolate[..k].iter().any(|o| o.name == i.name) {
+                    return Err(Error::config(
+                        &origin,
+                        &at,
+                        "two interpolations share this name (their line files would overwrite each other)".to_string(),
+                    ));
+                }
                 crate::curvature::interpolate::LineSpec {
                     from: i.from,
                     to: i.to,

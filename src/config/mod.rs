@@ -613,6 +613,28 @@ impl RunConfig {
                     "needs random labels to memorise: set data.label_noise > 0".into(),
                 );
             }
+            if s.keep_best_val {
+                return bad(
+                    "sgd.stop_at_noisy_acc",
+                    "cannot be combined with sgd.keep_best_val (the measured model must be the memorised one)".into(),
+                );
+            }
+            if s.target_train_loss.is_some() {
+                return bad(
+                    "sgd.stop_at_noisy_acc",
+                    "cannot be combined with sgd.target_train_loss (choose one stopping rule)"
+                        .into(),
+                );
+            }
+        }
+        if noise > 0.0 && (noise * self.split.train as f64).round() < 1.0 {
+            return bad(
+                "data.label_noise",
+                format!(
+                    "{noise} of {} training samples replaces no label; use 0 or a larger fraction",
+                    self.split.train
+                ),
+            );
         }
         if self.width == 0 {
             return bad("width", "must be ≥ 1".into());
@@ -787,12 +809,22 @@ mod tests {
                 "sgd.stop_at_noisy_acc: must be an accuracy in (0, 1]",
             ),
             (0.25, Some(0.0), "sgd.stop_at_noisy_acc"),
+            (1e-6, None, "replaces no label"),
         ] {
             let mut c = RunConfig::adhoc();
             c.data.label_noise = noise;
             c.sgd.stop_at_noisy_acc = stop;
             let e = c.validate("t").unwrap_err().to_string();
             assert!(e.contains(needle), "{noise} {stop:?}: {e}");
+        }
+        for (best, target) in [(true, None), (false, Some(0.05))] {
+            let mut c = RunConfig::adhoc();
+            c.data.label_noise = 0.25;
+            c.sgd.stop_at_noisy_acc = Some(0.999);
+            c.sgd.keep_best_val = best;
+            c.sgd.target_train_loss = target;
+            let e = c.validate("t").unwrap_err().to_string();
+            assert!(e.contains("cannot be combined"), "{e}");
         }
         let mut c = RunConfig::adhoc();
         c.data = DataConfig {

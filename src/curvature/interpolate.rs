@@ -165,7 +165,7 @@ impl LineSpec {
 /// model) and the inner side (toward it). A width is the α-distance from the endpoint to the
 /// first crossing of `loss(endpoint) + rise`, interpolated linearly between grid points;
 /// `censored` when the loss never crosses within the range (the width is then the distance to
-/// the range's end, a lower bound).
+/// the range's end, a lower bound); NaN when the endpoint's own loss is not finite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Basin {
     pub outer: f64,
@@ -201,6 +201,10 @@ pub struct Line {
 
 /// The basin width from grid index `e` walking by `dir` (±1) until `stop` (inclusive).
 fn width(alpha: &[f64], loss: &[f64], e: usize, dir: isize, stop: usize, rise: f64) -> (f64, bool) {
+    if !loss[e].is_finite() {
+        // No basin to measure around a point whose own loss is not a number.
+        return (f64::NAN, false);
+    }
     let threshold = loss[e] + rise;
     let mut prev = e;
     let mut k = e;
@@ -413,6 +417,11 @@ mod tests {
         assert!(fa.outer_censored && (fa.outer - 0.5).abs() < 1e-12);
         assert!(fa.inner_censored && (fa.inner - 1.0).abs() < 1e-12);
         assert!(fb.outer_censored && (fb.outer - 0.5).abs() < 1e-12);
+        // A non-finite endpoint loss has no basin: NaN, not a censored width.
+        let mut broken = loss.clone();
+        broken[10] = f64::NAN;
+        let [na, _] = basins(&alpha, &broken, 10, 30, 0.1);
+        assert!(na.outer.is_nan() && !na.outer_censored && na.inner.is_nan());
     }
 
     #[test]

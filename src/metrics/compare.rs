@@ -496,10 +496,22 @@ pub struct BasinResult {
 /// Evaluates an interpolation's claim from its line files: only lines whose two endpoints are
 /// included runs among `rows` (matched by content hash) count.
 pub fn basin(rows: &[Row], lines: &[LineRecord], i: &Interpolation) -> BasinResult {
-    let included = |hash: &str| {
-        rows.iter()
-            .any(|r| r.included() && r.content_sha256 == hash)
+    // An endpoint counts only as the included run of its arm at the line's seed.
+    let endpoint = |hash: &str, variant: &str, seed: i64| {
+        rows.iter().any(|r| {
+            r.included()
+                && r.content_sha256 == hash
+                && r.seed == seed
+                && r.text("variant") == variant
+        })
     };
+    let grid = crate::curvature::interpolate::LineSpec {
+        from: i.from,
+        to: i.to,
+        points: i.points,
+        rise: i.rise,
+    }
+    .alphas();
     let mut mine: Vec<&LineRecord> = lines
         .iter()
         .filter(|l| l.meta.interpolation == i.name)
@@ -517,8 +529,17 @@ pub fn basin(rows: &[Row], lines: &[LineRecord], i: &Interpolation) -> BasinResu
         holds: false,
     };
     for l in mine {
-        let why = if !(included(&l.meta.a_hash) && included(&l.meta.b_hash)) {
-            Some("an endpoint is not an included run")
+        let (wa, wb) = (l.basins[0].outer, l.basins[1].outer);
+        let why = if r.seeds.contains(&l.meta.seed) {
+            Some("a second line for this seed")
+        } else if !(endpoint(&l.meta.a_hash, &i.a, l.meta.seed)
+            && endpoint(&l.meta.b_hash, &i.b, l.meta.seed))
+        {
+            Some("an endpoint is not the included run of its arm at this seed")
+        } else if l.alpha != grid || l.rise != i.rise {
+            Some("measured on another α grid or rise than the analysis asks")
+        } else if !(wa.is_finite() && wb.is_finite()) {
+            Some("a width is not measurable (non-finite loss)")
         } else if i.claim == BasinClaim::AWider && l.basins[1].outer_censored {
             Some("b's width is only a lower bound")
         } else if i.claim == BasinClaim::Equal
@@ -870,7 +891,7 @@ mod tests {
     }
 
     fn line(name: &str, seed: i64, wa: (f64, bool), wb: (f64, bool)) -> LineRecord {
-        use crate::curvature::interpolate::{Basin, EndpointLoss};
+        use crate::curvature::interpolate::{Basin, EndpointLoss, LineSpec};
         let basin = |(w, censored): (f64, bool)| Basin {
             outer: w,
             outer_censored: censored,
@@ -891,8 +912,9 @@ mod tests {
                 a_hash: format!("a{seed}"),
                 b: String::new(),
                 b_hash: format!("b{seed}"),
+                platform_class: "c".into(),
             },
-            alpha: Vec::new(),
+            alpha: LineSpec::default().alphas(),
             train_loss: Vec::new(),
             distance: 10.0,
             rise: 0.1,
@@ -967,5 +989,29 @@ mod tests {
             !r.holds && r.diff.0.is_nan(),
             "one seed cannot decide: {r:?}"
         );
+        // Lines that do not belong: endpoints swapped (a's hash is arm b's run), another seed's
+        // run, another grid or rise, a second line for a seed, a non-finite width.
+        let mut swapped = line("i", 0, (1.0, false), (0.2, false));
+        swapped.meta.a_hash = "b0".into();
+        swapped.meta.b_hash = "a0".into();
+        let mut other_seed = line("i", 1, (1.0, false), (0.2, false));
+        other_seed.meta.a_hash = "a2".into();
+        let mut coarse = line("i", 2, (1.0, false), (0.2, false));
+        coarse.alpha.truncate(21);
+        let mut steep = line("i", 3, (1.0, false), (0.2, false));
+        steep.rise = 0.5;
+        let dup = [
+            line("i", 4, (1.0, false), (0.2, false)),
+            line("i", 4, (9.0, false), (0.2, false)),
+        ];
+        let nan = line("i", 5, (f64::NAN, false), (0.2, false));
+        let all: Vec<LineRecord> = [swapped, other_seed, coarse, steep, nan]
+            .into_iter()
+            .chain(dup)
+            .collect();
+        let r = basin(&endpoints(6), &all, &spec(BasinClaim::AWider));
+        assert_eq!(r.seeds, vec![4], "{:?}", r.left_out);
+        assert_eq!(r.a, vec![1.0]);
+        assert_eq!(r.left_out.len(), 6, "{:?}", r.left_out);
     }
 }

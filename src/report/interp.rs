@@ -63,10 +63,10 @@ pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
 /// `<stem>.h5` (see [`crate::artifact::line`]), `<stem>.csv`, `<stem>.png`, `<stem>.svg`;
 /// returns the h5 file's content hash.
 pub fn write_line(stem: &Path, line: &Line, meta: &LineMeta, title: &str) -> Result<String> {
-    let hash = write_line_h5(&stem.with_extension("h5"), line, meta)?;
+    // The .h5 last: `repro` reuses a line by its .h5, so it must not exist without the rest.
     write_line_csv(&stem.with_extension("csv"), line)?;
     plot::lines(stem, title, &line_panels(&[(String::new(), line)]))?;
-    Ok(hash)
+    write_line_h5(&stem.with_extension("h5"), line, meta)
 }
 
 fn basin_text(b: &Basin) -> String {

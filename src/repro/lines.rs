@@ -29,6 +29,7 @@ pub fn interpolate_pairs(
 ) -> Result<Vec<LineRecord>> {
     let mut data: Option<Dataset> = None;
     let mut out = Vec::new();
+    let caps = plan.numerics.caps();
     for spec in &plan.experiment.analysis.interpolate {
         let arm = |variant: &str, seed: i64| {
             rows.iter()
@@ -48,11 +49,20 @@ pub fn interpolate_pairs(
                 points: spec.points,
                 rise: spec.rise,
             };
-            // Reused only when measured between these very artifacts on this very grid.
+            // The line is measured in this process, under its numerics caps and the runs'
+            // device and threads: that is its platform class.
+            let Some(point) = plan.points.iter().find(|p| p.name() == ra.name) else {
+                continue;
+            };
+            let class =
+                determinism::platform_class(point.config.device(), &caps, point.config.threads);
+            // Reused only when measured between these very artifacts on this very grid, under
+            // the same platform class.
             let current = line::read_line(&dest).ok().filter(|l| {
                 l.hash_ok()
                     && l.meta.a_hash == ra.content_sha256
                     && l.meta.b_hash == rb.content_sha256
+                    && l.meta.platform_class == class
                     && l.rise == spec.rise
                     && l.alpha == line_spec.alphas()
             });
@@ -94,6 +104,7 @@ pub fn interpolate_pairs(
                 a_hash: ra.content_sha256.clone(),
                 b: format!("../{}.h5", rb.name),
                 b_hash: rb.content_sha256.clone(),
+                platform_class: class,
             };
             let title = format!("{}: A = {} → B = {}", spec.name, ra.name, rb.name);
             write_line(&stem, &measured, &meta, &title)?;

@@ -15,6 +15,9 @@ import numpy as np
 
 from load_params import MEAN, STD, find, read_idx
 
+# The normalisation src/data/locate.rs gives MNIST (Fashion-MNIST's comes from load_params).
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
 
 def main():
     a, b, line, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -25,10 +28,12 @@ def main():
     pb = {n: fb["params"][n][()].astype(np.float64) for n in fb["params"]}
     theta = {n: (1 - alpha) * pa[n] + alpha * pb[n] for n in pa if "running_" not in n}
     hidden = sum(1 for n in theta if n.startswith("bn") and n.endswith(".weight"))
+    mnist = 'dataset = "mnist"' in fa.attrs["config_toml"]
+    mean, std = (MNIST_MEAN, MNIST_STD) if mnist else (MEAN, STD)
     images = read_idx(find(data_dir, "train-images-idx3-ubyte"))
     labels = read_idx(find(data_dir, "train-labels-idx1-ubyte"))
     idx = fa["split/train_indices"][()]
-    x = (images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0 - MEAN) / STD
+    x = (images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0 - mean) / std
     y = labels[idx].astype(np.int64)
     if "noisy_positions" in fa["split"]:
         y[fa["split/noisy_positions"][()]] = fa["split/noisy_labels"][()]
