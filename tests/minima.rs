@@ -86,22 +86,16 @@ fn interpolation_reproduces_its_endpoints_and_an_independent_interior_point() {
     assert_eq!(csv.lines().count(), 42);
     assert!(csv.starts_with("alpha,train_loss,train_acc,val_loss,val_acc\n"));
     // Two interior points, against numpy in float64 with its own BatchNorm recomputation.
-    let python = common::root().join(".venv/bin/python");
     for k in ["17", "24"] {
-        let out = std::process::Command::new(&python)
-            .env("PYTHONPATH", common::root().join("tests/python"))
-            .arg(common::root().join("tests/python/interp_point.py"))
-            .args([d.join("a.h5"), d.join("b.h5"), d.join("line.h5")])
-            .arg(k)
-            .arg(SYSTEM_DATA)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (a, b, l) = (d.join("a.h5"), d.join("b.h5"), d.join("line.h5"));
+        let args = [
+            a.as_os_str(),
+            b.as_os_str(),
+            l.as_os_str(),
+            k.as_ref(),
+            SYSTEM_DATA.as_ref(),
+        ];
+        let stdout = common::python("interp_point.py", &args);
         assert!(stdout.contains("recomputed"), "{stdout}");
     }
     assert!(r.stdout().contains("stored BN stats"), "{}", r.stdout());

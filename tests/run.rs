@@ -173,24 +173,9 @@ fn inspect_reports_provenance_metrics_and_a_verified_hash() {
 
 #[test]
 fn artifact_params_reload_in_an_independent_reader_with_the_recorded_accuracy() {
-    let python = common::root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "ci/bootstrap creates .venv with numpy and h5py"
-    );
     let tmp = tempfile::tempdir().unwrap();
     small(tmp.path(), &["--out", "x.h5", "--epochs", "3"]).expect(0);
-    let out = std::process::Command::new(python)
-        .arg(common::root().join("tests/python/load_params.py"))
-        .arg(tmp.path().join("x.h5"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::python("load_params.py", &[tmp.path().join("x.h5").as_os_str()]);
     assert!(stdout.contains("val_acc recomputed"), "{stdout}");
 }
 

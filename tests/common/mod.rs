@@ -144,3 +144,27 @@ pub fn run_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ru
         out,
     }
 }
+
+/// Runs `tests/python/<script>` with the project's `.venv` Python (numpy and h5py, made by
+/// `ci/bootstrap`) and `args`; asserts it exited 0 and returns its stdout.
+#[track_caller]
+pub fn python(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "ci/bootstrap creates .venv with numpy and h5py"
+    );
+    let out = Command::new(python)
+        .env("PYTHONPATH", root().join("tests/python"))
+        .arg(root().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("spawn the .venv python");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
