@@ -61,6 +61,18 @@ pub struct Interpolation {
     pub points: usize,
 }
 
+impl Interpolation {
+    /// The α grid and rise the lines of this interpolation are measured on.
+    pub fn line_spec(&self) -> crate::curvature::interpolate::LineSpec {
+        crate::curvature::interpolate::LineSpec {
+            from: self.from,
+            to: self.to,
+            points: self.points,
+            rise: self.rise,
+        }
+    }
+}
+
 fn default_rise() -> f64 {
     0.1
 }

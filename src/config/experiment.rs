@@ -301,14 +301,9 @@ impl Experiment {
                         "two interpolations share this name (their line files would overwrite each other)".to_string(),
                     ));
                 }
-                crate::curvature::interpolate::LineSpec {
-                    from: i.from,
-                    to: i.to,
-                    points: i.points,
-                    rise: i.rise,
-                }
-                .validate()
-                .map_err(|err| Error::config(&origin, &at, err.to_string()))?;
+                i.line_spec()
+                    .validate()
+                    .map_err(|err| Error::config(&origin, &at, err.to_string()))?;
                 for v in [&i.a, &i.b] {
                     if !variants.contains(&v.as_str()) {
                         return Err(Error::config(

@@ -505,13 +505,7 @@ pub fn basin(rows: &[Row], lines: &[LineRecord], i: &Interpolation) -> BasinResu
                 && r.text("variant") == variant
         })
     };
-    let grid = crate::curvature::interpolate::LineSpec {
-        from: i.from,
-        to: i.to,
-        points: i.points,
-        rise: i.rise,
-    }
-    .alphas();
+    let grid = i.line_spec().alphas();
     let mut mine: Vec<&LineRecord> = lines
         .iter()
         .filter(|l| l.meta.interpolation == i.name)

@@ -5,7 +5,7 @@
 use super::ReproPlan;
 use crate::artifact::line::{self, LineMeta, LineRecord};
 use crate::check::INTERP_DIR;
-use crate::curvature::interpolate::{interpolate, Endpoint, LineSpec};
+use crate::curvature::interpolate::{interpolate, Endpoint};
 use crate::data::{Dataset, Lookup};
 use crate::determinism::{self, Settings};
 use crate::error::Result;
@@ -43,12 +43,7 @@ pub fn interpolate_pairs(
                 continue;
             };
             let dest = line_path(plan, &spec.name, seed);
-            let line_spec = LineSpec {
-                from: spec.from,
-                to: spec.to,
-                points: spec.points,
-                rise: spec.rise,
-            };
+            let line_spec = spec.line_spec();
             // The line is measured in this process, under its numerics caps and the runs'
             // device and threads: that is its platform class.
             let Some(point) = plan.points.iter().find(|p| p.name() == ra.name) else {
