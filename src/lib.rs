@@ -2,7 +2,7 @@
 //! (Jastrzębski et al.). The pipeline, one module per stage:
 //!
 //! `data → model → train → curvature → artifact → check → report`, plus `bench` and
-//! `determinism`. `config` holds experiments declared as TOML data; `repro` orchestrates runs
+//! `determinism`; `theory` tests the paper's equations by simulation. `config` holds experiments declared as TOML data; `repro` orchestrates runs
 //! and experiments from a validated plan; `metrics` holds the results' rows and statistics that
 //! `check` and `report` share. Cross-cutting homes: `files` (atomic writes, HDF5, hashing),
 //! `platform` (machine facts), `layout` (where shipped files are found).
@@ -22,6 +22,7 @@ pub mod model;
 pub mod platform;
 pub mod report;
 pub mod repro;
+pub mod theory;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -2,12 +2,17 @@
 //! besides the platform), read from and written to TOML, validated before anything runs.
 mod analysis;
 mod experiment;
+mod theory;
 
 pub use analysis::{
     Analysis, BasinClaim, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure,
     FigureKind, GroupTable, Interpolation, Test,
 };
 pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
+pub use theory::{
+    FiniteSumConfig, GibbsConfig, QuadraticConfig, Sampler, SpectrumConfig, Step, TheoryBands,
+    TheoryConfig,
+};
 
 use crate::data::{DatasetName, SplitSpec};
 use crate::error::{Error, Result};

@@ -80,6 +80,19 @@ impl Rng {
         p
     }
 
+    /// `k` distinct indices of 0..n, uniformly (a partial Fisher–Yates shuffle of 0..n; the
+    /// result depends only on the generator's state, not on earlier draws).
+    pub fn distinct(&mut self, n: usize, k: usize) -> Vec<usize> {
+        assert!(k <= n, "distinct({n}, {k})");
+        let mut p: Vec<usize> = (0..n).collect();
+        for i in 0..k {
+            let j = i + self.below((n - i) as u64) as usize;
+            p.swap(i, j);
+        }
+        p.truncate(k);
+        p
+    }
+
     /// Standard normal by Box–Muller (in f64, rounded to f32 by the caller).
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // (0, 1]
@@ -119,6 +132,26 @@ mod tests {
         let mut p = Rng::new(1).permutation(1000);
         p.sort_unstable();
         assert_eq!(p, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn distinct_draws_are_distinct_and_uniform() {
+        let mut r = Rng::new(5);
+        let mut counts = [0usize; 10];
+        for _ in 0..20_000 {
+            let mut d = r.distinct(10, 3);
+            for &i in &d {
+                counts[i] += 1;
+            }
+            d.sort_unstable();
+            d.dedup();
+            assert_eq!(d.len(), 3);
+        }
+        // 6000 expected per index; sd ≈ 65.
+        assert!(
+            counts.iter().all(|&c| (5700..6300).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
