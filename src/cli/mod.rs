@@ -86,6 +86,7 @@ pub struct RunArgs {
         "cycle_epochs", "width", "train_samples", "val_samples", "test_samples", "eval_samples",
         "hvp", "threads", "device", "target_train_loss", "bn_mode", "milestones",
         "decay_factor", "keep_best_val", "dataset", "label_noise", "stop_at_noisy_acc",
+        "sampler", "noise_probes",
     ])]
     pub point: Option<String>,
     /// The experiment file that `--profile` refers to (default: experiments/fig3.toml).
@@ -133,6 +134,14 @@ pub struct RunArgs {
     /// --label-noise); `--epochs` becomes the cap.
     #[arg(long)]
     pub stop_at_noisy_acc: Option<f64>,
+    /// How minibatches are drawn: reshuffle (a permutation per epoch, the default) or
+    /// independent (each step S distinct samples drawn afresh).
+    #[arg(long)]
+    pub sampler: Option<three_factors::config::Sampler>,
+    /// Estimate the per-sample gradient covariance C (Tr C, ‖C‖_F, its alignment with H) with
+    /// this many probes after training (0: not measured).
+    #[arg(long)]
+    pub noise_probes: Option<usize>,
     /// Training samples (the first N of the seeded permutation of the 60k).
     #[arg(long)]
     pub train_samples: Option<usize>,

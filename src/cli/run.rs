@@ -57,6 +57,8 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     if a.stop_at_noisy_acc.is_some() {
         c.sgd.stop_at_noisy_acc = a.stop_at_noisy_acc;
     }
+    set!(c.sgd.sampler, a.sampler);
+    set!(c.curvature.noise_probes, a.noise_probes);
     set!(c.split.train, a.train_samples);
     set!(c.split.val, a.val_samples);
     set!(c.split.test, a.test_samples);

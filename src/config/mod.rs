@@ -178,6 +178,10 @@ pub struct SgdConfig {
     /// `stop_reason = "epochs"` and are excluded from an experiment's analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_at_noisy_acc: Option<f64>,
+    /// How minibatches are drawn: `reshuffle` (a permutation per epoch; the default, left out
+    /// of the stored config) or `independent` (each step S distinct samples drawn afresh).
+    #[serde(default, skip_serializing_if = "Sampler::is_default")]
+    pub sampler: Sampler,
 }
 
 fn default_schedule() -> ScheduleKind {
@@ -260,6 +264,12 @@ pub struct CurvatureConfig {
     /// (a superset of the evaluation subset), to show how much the subset size biases them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub subset_check_samples: usize,
+    /// When > 0: the per-sample gradient covariance C on the evaluation subset (BatchNorm in
+    /// eval mode, where per-sample gradients are defined) is estimated with this many Rademacher
+    /// probes v, each giving vᵀCv, ‖Cv‖² and vᵀCHv: Tr C, ‖C‖_F and the alignment
+    /// Tr(CH)/(‖C‖_F‖H‖_F) the paper's Assumption 2 (C = H) is about.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noise_probes: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -419,6 +429,7 @@ impl RunConfig {
                 milestones: Vec::new(),
                 keep_best_val: false,
                 stop_at_noisy_acc: None,
+                sampler: Sampler::Reshuffle,
             },
             curvature: CurvatureConfig {
                 eval_samples: 1024,
@@ -431,6 +442,7 @@ impl RunConfig {
                 trace_probes: 8,
                 bn_mode: BnMode::Eval,
                 subset_check_samples: 0,
+                noise_probes: 0,
             },
             seed: 0,
             threads: 1,
@@ -692,6 +704,18 @@ impl RunConfig {
                     self.split.train,
                     c.subset_check_samples
                 ),
+            );
+        }
+        if c.noise_probes == 1 || c.noise_probes > 10_000 {
+            return bad(
+                "curvature.noise_probes",
+                format!("must be 0 (off) or 2..=10000 (a standard error needs two), got {}", c.noise_probes),
+            );
+        }
+        if c.noise_probes != 0 && c.bn_mode == BnMode::Batch {
+            return bad(
+                "curvature.noise_probes",
+                "per-sample gradients are defined in eval mode; set curvature.bn_mode to \"eval\" or \"both\"".into(),
             );
         }
         if c.subset_check_samples != 0 && c.bn_mode == BnMode::Batch {

@@ -31,6 +31,16 @@ impl Sampler {
     }
 }
 
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown sampler '{s}' (expected reshuffle or independent)"))
+    }
+}
+
 /// One SGD setting of a simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,7 +23,7 @@ pub struct ProbeEstimate {
     pub probes: Vec<f64>,
 }
 
-fn random_vector(rng: &mut Rng, n: i64, rademacher: bool, kind: Kind, device: Device) -> Tensor {
+pub(crate) fn random_vector(rng: &mut Rng, n: i64, rademacher: bool, kind: Kind, device: Device) -> Tensor {
     let v: Vec<f64> = (0..n)
         .map(|_| {
             if rademacher {
@@ -160,7 +160,7 @@ fn top_ritz_value(alpha: &[f64], beta: &[f64]) -> f64 {
     t.linalg_eigvalsh("L").max().double_value(&[])
 }
 
-fn mean_and_se(xs: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_and_se(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

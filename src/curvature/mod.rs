@@ -12,11 +12,13 @@
 mod estimators;
 mod hvp;
 pub mod interpolate;
+mod noise;
 
 pub use estimators::{
     frobenius_norm, hutchinson_trace, lanczos, power_iteration, ProbeEstimate, TopEigenvalue,
 };
 pub use hvp::{dot, flatten, norm, unflatten, Hvp, Objective};
+pub use noise::{gradient_noise, GradientNoise, PerSample};
 
 use crate::config::{BnMode, CurvatureConfig, EigenMethod};
 use crate::data::{index_tensor, Subset};
@@ -53,6 +55,8 @@ pub struct Measured {
     /// One per mode of `curvature.bn_mode`, in its order.
     pub modes: Vec<Curvature>,
     pub subset_check: Option<SubsetCheck>,
+    /// The per-sample gradient covariance (eval mode), when `curvature.noise_probes` > 0.
+    pub noise: Option<GradientNoise>,
     /// Indices (into the training subset) of the evaluation samples.
     pub eval_indices: Vec<usize>,
 }
@@ -137,12 +141,18 @@ fn spectrum(
 pub fn measure(model: &Mlp, train: &Subset, cfg: &CurvatureConfig, seed: u64) -> Result<Measured> {
     let (data, eval_indices) = eval_subset(train, cfg.eval_samples, seed);
     let mut modes = Vec::new();
+    let mut noise = None;
     for &bn_mode in cfg.bn_mode.modes() {
         let mode = forward_mode(bn_mode);
         let obj = model_objective(model, &data, mode);
         let h = Hvp::new(&obj, cfg.hvp, cfg.fd_eps)?;
         let (lambda_max, frobenius, trace) =
             spectrum(&h, cfg, seed, (cfg.frobenius_probes, cfg.trace_probes))?;
+        if bn_mode == BnMode::Eval && cfg.noise_probes > 0 {
+            let per = PerSample::new(model, &data, &obj.params)?;
+            let mut rng = Rng::stream(seed, "noise");
+            noise = Some(gradient_noise(&per, &h, &mut rng, cfg.noise_probes)?);
+        }
         let keep = included(model, mode);
         let names = |inside: bool| -> Vec<String> {
             (0..model.params.len())
@@ -177,6 +187,7 @@ pub fn measure(model: &Mlp, train: &Subset, cfg: &CurvatureConfig, seed: u64) ->
     Ok(Measured {
         modes,
         subset_check,
+        noise,
         eval_indices,
     })
 }

@@ -7,7 +7,7 @@ mod schedule;
 pub use checkpoint::{Best, Checkpoint};
 pub use schedule::{batch_size_at, lr_at};
 
-use crate::config::SgdConfig;
+use crate::config::{Sampler, SgdConfig};
 use crate::data::{index_tensor, Split, Subset};
 use crate::determinism::Rng;
 use crate::error::{Error, Result};
@@ -268,7 +268,10 @@ pub fn train(
         // Drop the last partial batch: every step sees exactly S samples, so the gradient
         // noise is set by η/S and BatchNorm never sees a batch of one.
         let steps = n / s;
-        let order = rng.permutation(n);
+        let order: Vec<usize> = match cfg.sampler {
+            Sampler::Reshuffle => rng.permutation(n),
+            Sampler::Independent => (0..steps).flat_map(|_| rng.distinct(n, s)).collect(),
+        };
         let order = index_tensor(&order[..steps * s], device);
         let (mut loss_sum, mut correct) = (
             Tensor::zeros([], (Kind::Double, device)),
