@@ -13,6 +13,8 @@
 //!   frobenius_norm_se,frobenius_norm_probes,frobenius_norm_per_param,trace,trace_se,
 //!   trace_probes,num_params,eval_indices}`
 //! - `/curvature_subset_check/{eval_samples,lambda_max,frobenius_norm}` when configured
+//! - `/curvature_noise/{probes,trace,frobenius_norm,trace_ch (each with _se),*_probes}`: the
+//!   per-sample gradient covariance C (eval mode) when `curvature.noise_probes` > 0
 //! - `/final/{train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,diverged,
 //!   epochs_completed,steps,stop_reason}` (the final model, eval mode, whole subsets)
 //! - `/norms/<name>`: ‖·‖_F of every weight (`l1.weight`, `bn1.weight`, ...) and the mean
@@ -25,6 +27,7 @@
 //!   ...), float32, in the model's own shapes.
 mod checkpoint;
 pub mod line;
+pub mod theory;
 
 pub use checkpoint::{checkpoint_path, load_checkpoint, save_checkpoint, SavedCheckpoint};
 
@@ -122,6 +125,36 @@ pub struct CurvatureSummary {
     pub num_params: i64,
 }
 
+/// The per-sample gradient covariance C (eval mode) when measured (`/curvature_noise`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseSummary {
+    pub probes: i64,
+    pub trace: f64,
+    pub trace_se: f64,
+    pub frobenius_norm: f64,
+    pub frobenius_norm_se: f64,
+    pub trace_ch: f64,
+    pub trace_ch_se: f64,
+}
+
+impl NoiseSummary {
+    fn of(n: &crate::curvature::GradientNoise) -> Self {
+        NoiseSummary {
+            probes: n.trace.probes.len() as i64,
+            trace: n.trace.value,
+            trace_se: n.trace.standard_error,
+            frobenius_norm: n.frobenius.value,
+            frobenius_norm_se: n.frobenius.standard_error,
+            trace_ch: n.trace_ch.value,
+            trace_ch_se: n.trace_ch.standard_error,
+        }
+    }
+    /// Tr(CH) / (‖C‖_F·‖H‖_F).
+    pub fn alignment(&self, hessian_frobenius: f64) -> f64 {
+        self.trace_ch / (self.frobenius_norm * hessian_frobenius)
+    }
+}
+
 /// What `inspect`, `check` and `repro` need from an artifact, with the hash verdict.
 #[derive(Debug, Clone)]
 pub struct ArtifactSummary {
@@ -135,6 +168,7 @@ pub struct ArtifactSummary {
     /// BatchNorm batch statistics.
     pub curvature_batch: CurvatureSummary,
     pub subset_check: Option<SubsetCheck>,
+    pub noise: Option<NoiseSummary>,
     /// (name, value) as stored under `/norms`.
     pub norms: Vec<(String, f64)>,
     /// The per-epoch curves (`/curves`).
@@ -164,6 +198,11 @@ impl ArtifactSummary {
             curvature: mode(BnMode::Eval),
             curvature_batch: mode(BnMode::Batch),
             subset_check: rec.curvature.as_ref().and_then(|c| c.subset_check),
+            noise: rec
+                .curvature
+                .as_ref()
+                .and_then(|c| c.noise.as_ref())
+                .map(NoiseSummary::of),
             norms: norms(&rec.params),
             curves: rec.curves.clone(),
             stored_hash: hash.to_string(),
@@ -235,6 +274,18 @@ impl ArtifactSummary {
             k.num_params
         );
         let _ = writeln!(s, "trace           {:.4} ± {:.4}", k.trace, k.trace_se);
+        if let Some(n) = &self.noise {
+            let _ = writeln!(
+                s,
+                "gradient noise  Tr C {:.4} ± {:.4} (Tr C / Tr H {:.3}), ‖C‖_F {:.4}, alignment Tr(CH)/(‖C‖_F‖H‖_F) {:.3}  ({} probes)",
+                n.trace,
+                n.trace_se,
+                n.trace / k.trace,
+                n.frobenius_norm,
+                n.alignment(k.frobenius_norm),
+                n.probes
+            );
+        }
         let b = &self.curvature_batch;
         if b.lambda_max.is_finite() {
             let _ = writeln!(
@@ -458,6 +509,24 @@ pub fn write_run(dest: &Path, rec: &RunRecord) -> Result<String> {
             h5::scalar(p, &g, "lambda_max", c.lambda_max)?;
             h5::scalar(p, &g, "frobenius_norm", c.frobenius_norm)?;
         }
+        if let Some(n) = rec.curvature.as_ref().and_then(|c| c.noise.as_ref()) {
+            let g = h5::group(p, f, "curvature_noise")?;
+            let s = NoiseSummary::of(n);
+            h5::scalar(p, &g, "probes", s.probes)?;
+            for (name, v) in [
+                ("trace", s.trace),
+                ("trace_se", s.trace_se),
+                ("frobenius_norm", s.frobenius_norm),
+                ("frobenius_norm_se", s.frobenius_norm_se),
+                ("trace_ch", s.trace_ch),
+                ("trace_ch_se", s.trace_ch_se),
+            ] {
+                h5::scalar(p, &g, name, v)?;
+            }
+            h5::vector(p, &g, "trace_probes", &n.trace.probes)?;
+            h5::vector(p, &g, "frobenius_probes", &n.frobenius.probes)?;
+            h5::vector(p, &g, "trace_ch_probes", &n.trace_ch.probes)?;
+        }
         let g = h5::group(p, f, "norms")?;
         for (name, v) in norms(&rec.params) {
             h5::scalar(p, &g, &name, v)?;
@@ -599,6 +668,18 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         }),
         Err(_) => None,
     };
+    let noise = match f.group("curvature_noise") {
+        Ok(g) => Some(NoiseSummary {
+            probes: i64s(&g, "probes")?,
+            trace: r(&g, "trace")?,
+            trace_se: r(&g, "trace_se")?,
+            frobenius_norm: r(&g, "frobenius_norm")?,
+            frobenius_norm_se: r(&g, "frobenius_norm_se")?,
+            trace_ch: r(&g, "trace_ch")?,
+            trace_ch_se: r(&g, "trace_ch_se")?,
+        }),
+        Err(_) => None,
+    };
     let norms = match f.group("norms") {
         Ok(g) => {
             let mut names = g.member_names().map_err(Error::hdf5(path, "/norms"))?;
@@ -622,6 +703,7 @@ pub fn read_summary(path: &Path) -> Result<ArtifactSummary> {
         curvature,
         curvature_batch,
         subset_check,
+        noise,
         norms,
         curves: read_curves(path, &f.group("curves").map_err(missing("curves"))?)?,
         stored_hash,

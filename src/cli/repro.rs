@@ -161,7 +161,10 @@ fn announce(plan: &ReproPlan, how: &str) -> Vec<three_factors::config::GridPoint
 }
 
 fn collect(plan: &ReproPlan) -> Result<ExitCode> {
-    let c = repro::collect(plan, |name| eprintln!("interpolating {name}"))?;
+    let c = repro::collect(plan, |name| match name.strip_prefix("theory/") {
+        Some(part) => eprintln!("simulating {part}"),
+        None => eprintln!("interpolating {name}"),
+    })?;
     print!(
         "{}",
         c.render(&plan.experiment.name, &plan.experiment.analysis.x)

@@ -74,6 +74,10 @@ pub struct Profile {
     /// with the paper's sign): `check` fails if one starts to hold.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub negative_claims: BTreeMap<String, Claim>,
+    /// The paper's equations tested by simulation (`theory.h5`, Eq. 9 and Sec. 2.3), with the
+    /// bands `check` holds them to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<super::TheoryConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,6 +256,11 @@ impl Experiment {
         }
         for (name, p) in &e.profiles {
             let points = e.resolve(name)?;
+            if let Some(t) = &p.theory {
+                t.validate().map_err(|err| {
+                    Error::config(&origin, format!("profiles.{name}.theory"), err.to_string())
+                })?;
+            }
             let unknown = p
                 .tests
                 .iter()

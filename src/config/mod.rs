@@ -272,6 +272,20 @@ pub struct CurvatureConfig {
     pub noise_probes: usize,
 }
 
+/// The value of a field the stored config leaves out at its default (so that older artifacts
+/// keep their hashes), for reading it by path.
+fn skipped_default(path: &str) -> Option<toml::Value> {
+    Some(match path {
+        "sgd.sampler" => Sampler::default().as_str().into(),
+        "sgd.keep_best_val" => false.into(),
+        "curvature.bn_mode" => "eval".into(),
+        "curvature.subset_check_samples" | "curvature.noise_probes" => 0.into(),
+        "data.dataset" => crate::data::DatasetName::default().as_str().into(),
+        "data.label_noise" => 0.0.into(),
+        _ => return None,
+    })
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -473,7 +487,10 @@ impl RunConfig {
     pub fn field(&self, path: &str) -> Option<toml::Value> {
         let mut v = toml::Value::try_from(self).expect("RunConfig serialises");
         for key in path.split('.') {
-            v = v.as_table_mut()?.remove(key)?;
+            match v.as_table_mut()?.remove(key) {
+                Some(next) => v = next,
+                None => return skipped_default(path),
+            }
         }
         Some(v)
     }
@@ -709,7 +726,10 @@ impl RunConfig {
         if c.noise_probes == 1 || c.noise_probes > 10_000 {
             return bad(
                 "curvature.noise_probes",
-                format!("must be 0 (off) or 2..=10000 (a standard error needs two), got {}", c.noise_probes),
+                format!(
+                    "must be 0 (off) or 2..=10000 (a standard error needs two), got {}",
+                    c.noise_probes
+                ),
             );
         }
         if c.noise_probes != 0 && c.bn_mode == BnMode::Batch {

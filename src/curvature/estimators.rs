@@ -23,7 +23,13 @@ pub struct ProbeEstimate {
     pub probes: Vec<f64>,
 }
 
-pub(crate) fn random_vector(rng: &mut Rng, n: i64, rademacher: bool, kind: Kind, device: Device) -> Tensor {
+pub(crate) fn random_vector(
+    rng: &mut Rng,
+    n: i64,
+    rademacher: bool,
+    kind: Kind,
+    device: Device,
+) -> Tensor {
     let v: Vec<f64> = (0..n)
         .map(|_| {
             if rademacher {

@@ -378,7 +378,12 @@ fn gradient_noise_matches_explicit_per_sample_covariance() {
         ("Tr CH", &est.trace_ch, tr_ch_exact),
     ] {
         let z = (got.value - want) / got.standard_error;
-        assert!(z.abs() < 4.0, "{name}: {} ± {} vs exact {want}", got.value, got.standard_error);
+        assert!(
+            z.abs() < 4.0,
+            "{name}: {} ± {} vs exact {want}",
+            got.value,
+            got.standard_error
+        );
     }
     assert!(
         rel(est.frobenius.value, fro_exact) < 0.1,
@@ -387,5 +392,9 @@ fn gradient_noise_matches_explicit_per_sample_covariance() {
     );
     let hf = hm.square().sum(Kind::Double).double_value(&[]).sqrt();
     let align_exact = tr_ch_exact / (fro_exact * hf);
-    assert!((est.alignment(hf) - align_exact).abs() < 0.1, "{} vs {align_exact}", est.alignment(hf));
+    assert!(
+        (est.alignment(hf) - align_exact).abs() < 0.1,
+        "{} vs {align_exact}",
+        est.alignment(hf)
+    );
 }

@@ -42,10 +42,14 @@ pub enum Metric {
     LambdaMaxBatchWeightScaled,
     NoisyAcc,
     CleanAcc,
+    NoiseTrace,
+    NoiseToHessianTrace,
+    NoiseAlignment,
+    Eq9LossRatio,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 21] = [
         Metric::LambdaMax,
         Metric::FrobeniusNorm,
         Metric::Trace,
@@ -63,6 +67,10 @@ impl Metric {
         Metric::LambdaMaxBatchWeightScaled,
         Metric::NoisyAcc,
         Metric::CleanAcc,
+        Metric::NoiseTrace,
+        Metric::NoiseToHessianTrace,
+        Metric::NoiseAlignment,
+        Metric::Eq9LossRatio,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +92,10 @@ impl Metric {
             Metric::LambdaMaxBatchWeightScaled => "lambda_max_batch_weight_scaled",
             Metric::NoisyAcc => "noisy_acc",
             Metric::CleanAcc => "clean_acc",
+            Metric::NoiseTrace => "noise_trace",
+            Metric::NoiseToHessianTrace => "noise_to_hessian_trace",
+            Metric::NoiseAlignment => "noise_alignment",
+            Metric::Eq9LossRatio => "eq9_loss_ratio",
         }
     }
 
@@ -139,8 +151,37 @@ impl Metric {
             Metric::LambdaMaxBatchWeightScaled => b.lambda_max * pre_bn_weight_norm2(&s.norms),
             Metric::NoisyAcc => f.noisy_acc.unwrap_or(f64::NAN),
             Metric::CleanAcc => f.clean_acc.unwrap_or(f64::NAN),
+            Metric::NoiseTrace => s.noise.map_or(f64::NAN, |n| n.trace),
+            Metric::NoiseToHessianTrace => s.noise.map_or(f64::NAN, |n| n.trace / e.trace),
+            Metric::NoiseAlignment => s.noise.map_or(f64::NAN, |n| n.alignment(e.frobenius_norm)),
+            Metric::Eq9LossRatio => s.noise.map_or(f64::NAN, |_| eq9_loss_ratio(s)),
         }
     }
+
+    /// Columns only experiments that measure them have (left out of tables where all NaN, so
+    /// older tables keep their layout and hashes).
+    pub fn is_optional(self) -> bool {
+        matches!(
+            self,
+            Metric::NoisyAcc
+                | Metric::CleanAcc
+                | Metric::NoiseTrace
+                | Metric::NoiseToHessianTrace
+                | Metric::NoiseAlignment
+                | Metric::Eq9LossRatio
+        )
+    }
+}
+
+/// The last epoch's mean minibatch loss (SGD's own loss, averaged over that epoch's iterates:
+/// the E(L) of the paper's Eq. 9) over Eq. 9's (η/4S)·Tr H, with η and S of that epoch and
+/// Tr H in eval mode. 1 where Eq. 9 holds with the loss measured from zero.
+fn eq9_loss_ratio(s: &ArtifactSummary) -> f64 {
+    let c = &s.curves;
+    let (Some(&loss), Some(&batch)) = (c.minibatch_loss.last(), c.batch_size.last()) else {
+        return f64::NAN;
+    };
+    loss / (last_lr(s) / (4.0 * batch as f64) * s.curvature.trace)
 }
 
 /// η at the start of the run's last epoch (η itself under a constant schedule).

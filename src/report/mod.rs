@@ -3,6 +3,7 @@
 //! results (`metrics::Row`); output: text, HDF5, CSV, PNG and SVG.
 pub mod interp;
 pub mod plot;
+pub mod theory;
 
 pub use plot::{dot_chart, figure};
 
@@ -137,8 +138,7 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
     out.push(("epochs".into(), i(|r| r.epochs)));
     out.push(("stop_reason".into(), t(|r| &r.stop_reason)));
     for m in Metric::ALL {
-        let optional = matches!(m, Metric::NoisyAcc | Metric::CleanAcc);
-        if optional && rows.iter().all(|r| m.of(r).is_nan()) {
+        if m.is_optional() && rows.iter().all(|r| m.of(r).is_nan()) {
             continue;
         }
         out.push((

@@ -24,6 +24,10 @@ pub struct Collected {
     pub spread: String,
     /// The dynamics analyses (curve comparisons, group table, contrasts, breakdown), printed.
     pub comparisons: String,
+    /// The theory checks' tables and verdicts, printed ("" without a `[theory]` table).
+    pub theory: String,
+    /// Whether every theory band held (true without a `[theory]` table).
+    pub theory_holds: bool,
     /// The content hash of `<experiment>.h5`.
     pub grid_hash: String,
     /// Every file written.
@@ -116,14 +120,16 @@ impl Collected {
             );
         }
         s += &self.comparisons;
+        s += &self.theory;
         s += &format!("{experiment}.h5 content_sha256 {}\n", self.grid_hash);
         let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
         s + &format!("wrote {}\n", files.join(", "))
     }
 }
 
-/// Collects `plan`'s output folder; `on_line` sees each interpolation line as it is measured.
-pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected> {
+/// Collects `plan`'s output folder; `on_step` sees each interpolation line and each theory part
+/// as it is measured.
+pub fn collect(plan: &ReproPlan, mut on_step: impl FnMut(&str)) -> Result<Collected> {
     let exp = &plan.experiment;
     let a = &exp.analysis;
     let min_acc = exp.profile(&plan.profile)?.min_train_acc;
@@ -137,7 +143,7 @@ pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected>
         }
     }
     let h5 = plan.output("h5");
-    let lines = super::lines::interpolate_pairs(plan, &rows, on_line)?;
+    let lines = super::lines::interpolate_pairs(plan, &rows, &mut on_step)?;
     let analysed = analyse(&rows, &lines, a);
     let grid_hash = report::write_grid_h5(&h5, &exp.name, &plan.profile, a, &rows, &analysed)?;
     let csv = plan.output("csv");
@@ -167,6 +173,22 @@ pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected>
         report::interp::lines_figure(&stem, &title, &a.interpolate, &lines)?;
         files.extend([stem.with_extension("png"), stem.with_extension("svg")]);
     }
+    let (mut theory, mut theory_holds) = (String::new(), true);
+    if let Some(cfg) = &exp.profile(&plan.profile)?.theory {
+        let t =
+            super::theory::simulate_or_reuse(plan, cfg, |part| on_step(&format!("theory/{part}")))?;
+        let verdicts = crate::theory::evaluate(&t.record)?;
+        theory_holds = verdicts.iter().all(|v| v.holds);
+        theory = report::theory::render(&t.record, &verdicts);
+        let stem = plan.out.join(format!("{}_theory", exp.name));
+        report::theory::figure(&stem, &title, &t.record, &rows)?;
+        files.extend([
+            t.path.clone(),
+            t.path.with_extension("csv"),
+            stem.with_extension("png"),
+            stem.with_extension("svg"),
+        ]);
+    }
     // Wide tables are printed four metrics at a time.
     let n = a.correlate.len();
     let chunks: Vec<std::ops::Range<usize>> =
@@ -192,5 +214,7 @@ pub fn collect(plan: &ReproPlan, on_line: impl FnMut(&str)) -> Result<Collected>
         rows,
         missing,
         grid_hash,
+        theory,
+        theory_holds,
     })
 }

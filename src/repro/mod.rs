@@ -11,6 +11,7 @@ mod plan;
 mod pool;
 mod run;
 pub mod slurm;
+pub mod theory;
 
 pub use catalog::{catalog, Entry, ProfileWork};
 pub use collect::{collect, Collected};
