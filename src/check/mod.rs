@@ -9,8 +9,9 @@ mod diff;
 pub use diff::line_diff;
 
 use crate::artifact::line::{self, LineRecord};
+use crate::artifact::theory::{self as theory_file, TheoryFile, THEORY_FILE};
 use crate::artifact::{self, ArtifactSummary, GRID_FORMAT};
-use crate::config::{Claim, Experiment, Test};
+use crate::config::{Claim, Experiment, Test, TheoryConfig};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use crate::layout::Layout;
@@ -140,6 +141,11 @@ pub struct Golden {
     /// hashes equal the recorded ones and starts the list afresh when they change.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reproduced_on: BTreeMap<String, Vec<String>>,
+    /// The profile's theory checks (sizes and bands), copied by `golden bless`: `check` requires
+    /// `theory.h5` to have been simulated with exactly this configuration and holds it to these
+    /// bands, recomputing every prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<TheoryConfig>,
 }
 
 /// What a profile expects of its results, as `golden bless` copies it into the golden file: the
@@ -152,6 +158,7 @@ pub struct Expected {
     pub tests: Vec<Test>,
     pub negative: Vec<Test>,
     pub min_train_acc: Option<f64>,
+    pub theory: Option<TheoryConfig>,
 }
 
 /// Metrics banded per grid point: accuracies absolutely, curvature relatively.
@@ -231,6 +238,7 @@ impl Golden {
             min_train_acc: None,
             configs_sha256: String::new(),
             reproduced_on: Default::default(),
+            theory: None,
         }
     }
 
@@ -263,10 +271,12 @@ impl Golden {
         &self,
         runs: &[ArtifactSummary],
         lines: &[LineRecord],
+        theory: Option<&TheoryFile>,
         grid_hash: &str,
         expected: &Expected,
     ) -> Golden {
         let mut g = self.clone();
+        g.theory = expected.theory.clone();
         g.science = expected.claims.clone();
         g.negative_science = expected.negative_claims.clone();
         g.tests = expected.tests.clone();
@@ -297,6 +307,9 @@ impl Golden {
             h.insert(grid_key(&self.experiment), grid_hash.into());
             for l in lines {
                 h.insert(line_key(l), l.stored_hash.clone());
+            }
+            if let Some(t) = theory {
+                h.insert(THEORY_FILE.into(), t.stored_hash.clone());
             }
             let mut devices = match g.hashes.get(class) {
                 Some(old) if *old == h => g.reproduced_on.get(class).cloned().unwrap_or_default(),
@@ -345,6 +358,7 @@ impl Golden {
         &self,
         runs: &[ArtifactSummary],
         lines: &[LineRecord],
+        theory: Option<&TheoryFile>,
         grid: Option<(&Path, String)>,
         complete: bool,
     ) -> Result<Report> {
@@ -485,6 +499,7 @@ impl Golden {
                 });
             }
         }
+        self.check_theory(theory, hashes, complete, runs, &mut r)?;
         if let (Some((path, got)), Some(h)) = (&grid, hashes) {
             let want = h
                 .get(&grid_key(&self.experiment))
@@ -597,6 +612,91 @@ impl Golden {
     }
 }
 
+impl Golden {
+    /// The theory file against the golden's theory configuration: its hash, its configuration,
+    /// and every band (predictions recomputed from the golden's configuration).
+    fn check_theory(
+        &self,
+        theory: Option<&TheoryFile>,
+        hashes: Option<&BTreeMap<String, String>>,
+        complete: bool,
+        runs: &[ArtifactSummary],
+        r: &mut Report,
+    ) -> Result<()> {
+        let Some(want) = &self.theory else {
+            if let Some(t) = theory {
+                r.notes.push(format!(
+                    "{}: the golden file has no theory checks; not compared",
+                    t.path.display()
+                ));
+            }
+            return Ok(());
+        };
+        let Some(t) = theory else {
+            if complete {
+                let dir = runs
+                    .first()
+                    .and_then(|r| r.path.parent())
+                    .unwrap_or(Path::new("."));
+                return Err(Error::Golden {
+                    path: dir.join(THEORY_FILE),
+                    reason: format!(
+                        "missing {THEORY_FILE} (the golden file has theory checks; `repro {} --profile {} --collect {}` writes it)",
+                        self.experiment,
+                        self.profile,
+                        dir.display()
+                    ),
+                });
+            }
+            r.notes
+                .push(format!("no {THEORY_FILE} given; theory bands not checked"));
+            return Ok(());
+        };
+        let subject = THEORY_FILE.to_string();
+        r.findings.push(Finding {
+            subject: subject.clone(),
+            quantity: "stored hash = content".into(),
+            expected: short(&t.stored_hash),
+            got: short(&t.recomputed_hash),
+            band: "exact".into(),
+            ok: t.hash_ok(),
+        });
+        if let Some(h) = hashes {
+            let w = h.get(THEORY_FILE).map(String::as_str).unwrap_or("(none)");
+            r.findings.push(Finding {
+                subject: subject.clone(),
+                quantity: "content_sha256".into(),
+                expected: short(w),
+                got: short(&t.recomputed_hash),
+                band: "exact".into(),
+                ok: w == t.recomputed_hash,
+            });
+        }
+        let same = t.record.config == *want;
+        r.findings.push(Finding {
+            subject,
+            quantity: "theory config".into(),
+            expected: "golden's".into(),
+            got: if same { "same" } else { "differs" }.into(),
+            band: "exact".into(),
+            ok: same,
+        });
+        let mut rec = t.record.clone();
+        rec.config = want.clone();
+        for v in crate::theory::evaluate(&rec)? {
+            r.findings.push(Finding {
+                subject: v.name,
+                quantity: v.subject,
+                expected: v.expected,
+                got: v.got,
+                band: "theory".into(),
+                ok: v.holds,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The folder of an experiment's output that holds its interpolation lines.
 pub const INTERP_DIR: &str = "interp";
 
@@ -639,6 +739,8 @@ pub struct Inputs {
     pub runs: Vec<ArtifactSummary>,
     /// Interpolation lines (`interp/*.h5` of a folder, or line files named directly).
     pub lines: Vec<LineRecord>,
+    /// The theory file (`theory.h5` of a folder, or named directly).
+    pub theory: Option<TheoryFile>,
     pub grids: Vec<PathBuf>,
     pub complete: bool,
 }
@@ -649,6 +751,15 @@ pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
     let add = |f: PathBuf, inputs: &mut Inputs| -> Result<()> {
         if is_grid_table(&f) {
             inputs.grids.push(f);
+        } else if theory_file::is_theory(&f) {
+            if let Some(old) = &inputs.theory {
+                return Err(Error::Invalid(format!(
+                    "two theory files given: {} and {}",
+                    old.path.display(),
+                    f.display()
+                )));
+            }
+            inputs.theory = Some(theory_file::read_theory(&f)?);
         } else if line::is_line(&f) {
             inputs.lines.push(line::read_line(&f)?);
         } else {
@@ -711,7 +822,13 @@ pub fn check_paths(
         Some(g) => Some((g.as_path(), grid_hash(g)?)),
         None => None,
     };
-    let report = golden.check(&inputs.runs, &inputs.lines, grid, inputs.complete)?;
+    let report = golden.check(
+        &inputs.runs,
+        &inputs.lines,
+        inputs.theory.as_ref(),
+        grid,
+        inputs.complete,
+    )?;
     Ok((path, report))
 }
 
@@ -800,8 +917,43 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
         tests: tests(&prof.tests),
         negative: tests(&prof.negative),
         min_train_acc: prof.min_train_acc,
+        theory: prof.theory.clone(),
     };
-    let new = old.bless(&runs, &lines, &grid_hash, &expected);
+    let theory = match &prof.theory {
+        None => None,
+        Some(cfg) => {
+            let path = from.join(THEORY_FILE);
+            let t = theory_file::read_theory(&path).map_err(|e| {
+                Error::Invalid(format!(
+                    "{e} (run `three-factors repro {} --profile {profile} --collect {}` to write it)",
+                    exp.name,
+                    from.display()
+                ))
+            })?;
+            if !t.hash_ok() || t.record.config != *cfg {
+                return Err(Error::Invalid(format!(
+                    "{}: {}; collect again (`three-factors repro {} --profile {profile} --collect {}`)",
+                    path.display(),
+                    if t.hash_ok() { "simulated with another theory configuration than the profile's" } else { "content does not match its stored hash" },
+                    exp.name,
+                    from.display()
+                )));
+            }
+            let verdicts = crate::theory::evaluate(&t.record)?;
+            if let Some(v) = verdicts.iter().find(|v| !v.holds) {
+                return Err(Error::Invalid(format!(
+                    "{}: theory band {} ({}) does not hold: expected {}, got {}; a golden file records bands that hold",
+                    path.display(),
+                    v.name,
+                    v.subject,
+                    v.expected,
+                    v.got
+                )));
+            }
+            Some(t)
+        }
+    };
+    let new = old.bless(&runs, &lines, theory.as_ref(), &grid_hash, &expected);
     let diff = line_diff(&old_text, &new.to_toml());
     if !diff.is_empty() {
         new.save(golden)?;

@@ -141,8 +141,11 @@ pub struct TheoryBands {
     /// Lyapunov prediction from the measured H and C. Source: Monte-Carlo error (≥ 4 se).
     pub lyapunov_rel: f64,
     /// Reshuffling's excess loss below independent draws' by at least this many combined
-    /// standard errors (over chains), at every finite-sum point.
+    /// standard errors (over chains), at every finite-sum point with η·λ_max(H) at most
+    /// `sampler_max_eta_lambda` (beyond it many relaxation times pass within an epoch and
+    /// reshuffling's cancellation fades: reported, not claimed).
     pub sampler_z: f64,
+    pub sampler_max_eta_lambda: f64,
     /// |k̂ − 2| for the Gibbs exponent (Monte-Carlo error plus the O(η) discretisation bias).
     pub gibbs_abs: f64,
 }
@@ -256,6 +259,7 @@ impl TheoryConfig {
             ("eq9_break_min", b.eq9_break_min),
             ("lyapunov_rel", b.lyapunov_rel),
             ("sampler_z", b.sampler_z),
+            ("sampler_max_eta_lambda", b.sampler_max_eta_lambda),
             ("gibbs_abs", b.gibbs_abs),
         ] {
             positive(&format!("bands.{k}"), v)?;

@@ -140,6 +140,9 @@ pub fn evaluate(rec: &TheoryRecord) -> Result<Vec<Verdict>> {
             got: format!("{q:+.4} (se {:.4})", p.independent.se / predicted),
             holds: q.abs() <= b.lyapunov_rel,
         });
+        if p.lr * ls.h_eigenvalues[ls.d - 1] > b.sampler_max_eta_lambda {
+            continue;
+        }
         let gap = p.independent.mean - p.reshuffle.mean;
         let se = p.independent.se.hypot(p.reshuffle.se);
         out.push(Verdict {
