@@ -180,8 +180,8 @@ impl LeastSquares {
                     delta[j] -= lr * g[j] / s as f64;
                 }
                 if epoch >= epochs.0 {
-                    for a in 0..d {
-                        hd[a] = (0..d).map(|b| self.h[a * d + b] * delta[b]).sum();
+                    for (a, out) in hd.iter_mut().enumerate() {
+                        *out = (0..d).map(|b| self.h[a * d + b] * delta[b]).sum();
                     }
                     sum += 0.5 * hd.iter().zip(&delta).map(|(a, b)| a * b).sum::<f64>();
                     count += 1;
