@@ -1,10 +1,9 @@
 //! The outputs of the theory checks besides `theory.h5`: `theory.csv` (one row per simulated
 //! setting, for pandas), `<experiment>_theory.{png,svg}` (measured E(L) over Eq. 9 against
-//! η·λ_max for the quadratic and the finite sum, and Tr C against Tr H over the network runs) and
+//! η·λ_max for the quadratic and the finite sum) and
 //! the text `repro` prints with each band's verdict.
 use super::plot::{self, LinePanel, Series};
 use crate::error::Result;
-use crate::metrics::{Metric, Row};
 use crate::theory::{eq9, exact_discrete, LeastSquares, TheoryRecord, Verdict};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -65,97 +64,105 @@ pub fn write_csv(dest: &Path, rec: &TheoryRecord) -> Result<()> {
 }
 
 /// The figure: E(L)/Eq. 9 against η·λ_max on the quadratic (measured, exact discrete) and the
-/// finite sum (both samplers, the Lyapunov prediction), and Tr C against Tr H over the runs.
-pub fn figure(stem: &Path, title: &str, rec: &TheoryRecord, rows: &[Row]) -> Result<()> {
+/// finite sum (both samplers, the Lyapunov prediction). The runs' Tr C and Tr H are in the
+/// experiment's own figure and table.
+pub fn figure(stem: &Path, title: &str, rec: &TheoryRecord) -> Result<()> {
     let cfg = &rec.config;
     let lambdas = cfg.quadratic.spectrum.eigenvalues();
     let lmax = cfg.quadratic.spectrum.lambda_max;
     let ls = LeastSquares::generate(&cfg.finite_sum, cfg.seed)?;
     let hmax = *ls.h_eigenvalues.last().unwrap_or(&f64::NAN);
+    // One line per η/S on the quadratic and per (sampler, S) on the finite sum, along η.
     let mut q: Vec<_> = rec.quadratic.iter().collect();
     q.sort_by(|a, b| a.lr.total_cmp(&b.lr));
-    let ratio =
-        |p: &crate::theory::QuadraticPoint, v: f64| v / eq9(p.lr, p.batch_size as f64, &lambdas);
-    let quad = LinePanel {
-        caption: "quadratic, noise H/S (Assumptions 1, 2 exact)".into(),
-        x_desc: "η·λ_max".into(),
-        y_desc: "E(L) / Eq. 9".into(),
-        series: vec![
-            Series {
-                label: "simulated".into(),
-                points: q
-                    .iter()
-                    .map(|p| (p.lr * lmax, ratio(p, p.measured.mean)))
-                    .collect(),
-                dashed: false,
-            },
-            Series {
-                label: "exact discrete".into(),
-                points: q
-                    .iter()
-                    .map(|p| {
-                        let e = exact_discrete(p.lr, p.batch_size as f64, &lambdas);
-                        (p.lr * lmax, ratio(p, e))
-                    })
-                    .collect(),
-                dashed: true,
-            },
-        ],
-        marks: vec![],
-    };
-    let mut f: Vec<_> = rec.finite_sum.iter().collect();
-    f.sort_by(|a, b| (a.lr / a.batch_size as f64).total_cmp(&(b.lr / b.batch_size as f64)));
-    let fr = |p: &crate::theory::FiniteSumPoint, v: f64| v / ls.eq9(p.lr, p.batch_size);
-    let series =
-        |label: &str, get: &dyn Fn(&crate::theory::FiniteSumPoint) -> f64, dashed| Series {
-            label: label.into(),
-            points: f.iter().map(|p| (p.lr * hmax, fr(p, get(p)))).collect(),
-            dashed,
-        };
-    let finite = LinePanel {
-        caption: format!("least squares, N = {}", cfg.finite_sum.samples),
-        x_desc: "η·λ_max(H)".into(),
-        y_desc: "E(L − L*) / Eq. 9".into(),
-        series: vec![
-            series("independent draws", &|p| p.independent.mean, false),
-            series("reshuffling", &|p| p.reshuffle.mean, false),
-            series(
-                "Lyapunov (measured H, C)",
-                &|p| ls.lyapunov_excess(p.lr, p.batch_size, true),
-                true,
-            ),
-        ],
-        marks: vec![],
-    };
-    let mut nets: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.included())
-        .map(|r| (Metric::Trace.of(r), Metric::NoiseTrace.of(r)))
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
-    nets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut panels = vec![quad, finite];
-    if !nets.is_empty() {
-        let (lo, hi) = (nets[0].0, nets[nets.len() - 1].0);
-        panels.push(LinePanel {
-            caption: "trained MLPs (eval mode)".into(),
-            x_desc: "Tr H".into(),
-            y_desc: "Tr C".into(),
-            series: vec![
-                Series {
-                    label: "runs, by Tr H".into(),
-                    points: nets,
-                    dashed: false,
-                },
-                Series {
-                    label: "C = H".into(),
-                    points: vec![(lo, lo), (hi, hi)],
-                    dashed: true,
-                },
-            ],
-            marks: vec![],
+    let mut ratios: Vec<f64> = q.iter().map(|p| p.lr / p.batch_size as f64).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios.dedup();
+    let mut quad = Vec::new();
+    for r in ratios {
+        let at: Vec<_> = q
+            .iter()
+            .filter(|p| p.lr / p.batch_size as f64 == r)
+            .collect();
+        if at.len() < 2 {
+            continue;
+        }
+        let e9 = |p: &crate::theory::QuadraticPoint| eq9(p.lr, p.batch_size as f64, &lambdas);
+        quad.push(Series {
+            label: format!("simulated, η/S = {r}"),
+            points: at
+                .iter()
+                .map(|p| (p.lr * lmax, p.measured.mean / e9(p)))
+                .collect(),
+            dashed: false,
+        });
+        quad.push(Series {
+            label: "exact discrete".into(),
+            points: at
+                .iter()
+                .map(|p| {
+                    (
+                        p.lr * lmax,
+                        exact_discrete(p.lr, p.batch_size as f64, &lambdas) / e9(p),
+                    )
+                })
+                .collect(),
+            dashed: true,
         });
     }
+    let mut sizes: Vec<usize> = rec.finite_sum.iter().map(|p| p.batch_size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut finite = Vec::new();
+    for s in sizes {
+        let mut at: Vec<_> = rec
+            .finite_sum
+            .iter()
+            .filter(|p| p.batch_size == s)
+            .collect();
+        at.sort_by(|a, b| a.lr.total_cmp(&b.lr));
+        let line =
+            |label: String, get: &dyn Fn(&crate::theory::FiniteSumPoint) -> f64, dashed| Series {
+                label,
+                points: at
+                    .iter()
+                    .map(|p| (p.lr * hmax, get(p) / ls.eq9(p.lr, p.batch_size)))
+                    .collect(),
+                dashed,
+            };
+        let m = cfg.finite_sum.samples / s;
+        finite.push(line(
+            format!("independent, N/S = {m}"),
+            &|p| p.independent.mean,
+            false,
+        ));
+        finite.push(line(
+            "Lyapunov (measured H, C)".into(),
+            &|p| ls.lyapunov_excess(p.lr, p.batch_size, true),
+            true,
+        ));
+        finite.push(line(
+            format!("reshuffling, N/S = {m}"),
+            &|p| p.reshuffle.mean,
+            false,
+        ));
+    }
+    let panels = vec![
+        LinePanel {
+            caption: "quadratic, noise H/S (Assumptions 1, 2 exact)".into(),
+            x_desc: "η·λ_max".into(),
+            y_desc: "E(L) / Eq. 9".into(),
+            series: quad,
+            marks: vec![],
+        },
+        LinePanel {
+            caption: format!("least squares, N = {}", cfg.finite_sum.samples),
+            x_desc: "η·λ_max(H)".into(),
+            y_desc: "E(L − L*) / Eq. 9".into(),
+            series: finite,
+            marks: vec![],
+        },
+    ];
     plot::lines(stem, title, &panels)
 }
 

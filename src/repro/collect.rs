@@ -181,7 +181,7 @@ pub fn collect(plan: &ReproPlan, mut on_step: impl FnMut(&str)) -> Result<Collec
         theory_holds = verdicts.iter().all(|v| v.holds);
         theory = report::theory::render(&t.record, &verdicts);
         let stem = plan.out.join(format!("{}_theory", exp.name));
-        report::theory::figure(&stem, &title, &t.record, &rows)?;
+        report::theory::figure(&stem, &title, &t.record)?;
         files.extend([
             t.path.clone(),
             t.path.with_extension("csv"),
