@@ -169,7 +169,10 @@ fn collect(plan: &ReproPlan) -> Result<ExitCode> {
         "{}",
         c.render(&plan.experiment.name, &plan.experiment.analysis.x)
     );
-    Ok(if c.complete() {
+    if !c.theory_holds {
+        eprintln!("theory bands failed (FAIL lines above)");
+    }
+    Ok(if c.complete() && c.theory_holds {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -279,6 +279,7 @@ fn skipped_default(path: &str) -> Option<toml::Value> {
         "sgd.sampler" => Sampler::default().as_str().into(),
         "sgd.keep_best_val" => false.into(),
         "curvature.bn_mode" => "eval".into(),
+        "curvature.lambda_max_method" => "power".into(),
         "curvature.subset_check_samples" | "curvature.noise_probes" => 0.into(),
         "data.dataset" => crate::data::DatasetName::default().as_str().into(),
         "data.label_noise" => 0.0.into(),

@@ -101,7 +101,8 @@ pub fn eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
 }
 
 /// Σ with Σ = AΣAᵀ + Q (the stationary covariance of x' = Ax + noise of covariance Q), by
-/// doubling: Σ = Σₖ AᵏQ(Aᵏ)ᵀ summed in log₂ steps. Needs the spectral radius of A below 1.
+/// doubling: Σ = Σₖ AᵏQ(Aᵏ)ᵀ summed in log₂ steps. Needs the spectral radius of A below 1;
+/// NaNs when the sum does not converge.
 pub fn discrete_lyapunov(a: &[f64], q: &[f64], n: usize) -> Vec<f64> {
     let mut s = q.to_vec();
     let mut ak = a.to_vec();
@@ -111,12 +112,15 @@ pub fn discrete_lyapunov(a: &[f64], q: &[f64], n: usize) -> Vec<f64> {
         for (x, d) in s.iter_mut().zip(&add) {
             *x += d;
         }
-        if mass <= 1e-17 * s.iter().map(|x| x.abs()).sum::<f64>() {
+        if !mass.is_finite() {
             break;
+        }
+        if mass <= 1e-17 * s.iter().map(|x| x.abs()).sum::<f64>() {
+            return s;
         }
         ak = matmul(&ak, &ak, n);
     }
-    s
+    vec![f64::NAN; n * n]
 }
 
 #[cfg(test)]
@@ -140,6 +144,11 @@ mod tests {
         assert!((4.0 * x[0] + 2.0 * x[1] - 2.0).abs() < 1e-12);
         assert!((2.0 * x[0] + 3.0 * x[1] - 1.0).abs() < 1e-12);
         assert!(solve_spd(&[1.0, 2.0, 2.0, 1.0], &[1.0, 1.0], 2).is_none());
+    }
+
+    #[test]
+    fn lyapunov_diverges_to_nan() {
+        assert!(discrete_lyapunov(&[1.1], &[1.0], 1)[0].is_nan());
     }
 
     #[test]

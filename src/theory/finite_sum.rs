@@ -112,6 +112,7 @@ impl LeastSquares {
             .collect();
         let mut sigma = discrete_lyapunov(&a, &q, d);
         if state_dependent {
+            let mut converged = false;
             for _ in 0..200 {
                 // (1/N)·Σᵢ xᵢ(xᵢᵀΣxᵢ)xᵢᵀ − HΣH: the covariance of H_B's rows over one draw.
                 let hsh = matmul(&matmul(&self.h, &sigma, d), &self.h, d);
@@ -135,8 +136,13 @@ impl LeastSquares {
                 let size: f64 = next.iter().map(|x| x.abs()).sum();
                 sigma = next;
                 if change <= 1e-13 * size {
+                    converged = true;
                     break;
                 }
+            }
+            if !converged {
+                // The second-moment recursion is unstable (or too slow): no prediction.
+                return f64::NAN;
             }
         }
         0.5 * trace(&matmul(&self.h, &sigma, d), d)

@@ -86,6 +86,17 @@ pub struct Verdict {
     pub holds: bool,
 }
 
+/// The failing verdict of a band that no point qualifies for (it would otherwise pass untested).
+fn none_qualify(out: &mut Vec<Verdict>, name: &str, limit: f64) {
+    out.push(Verdict {
+        name: name.into(),
+        subject: "(no point)".into(),
+        expected: format!("a point with η·λ_max ≤ {limit}"),
+        got: "none".into(),
+        holds: false,
+    })
+}
+
 /// Holds a record to its configuration's bands, recomputing every prediction (Eq. 9, the exact
 /// discrete value, the Lyapunov prediction from a regenerated data set, the Gibbs exponent) from
 /// the stored configuration rather than trusting stored predictions.
@@ -128,7 +139,26 @@ pub fn evaluate(rec: &TheoryRecord) -> Result<Vec<Verdict>> {
             holds: q >= b.eq9_break_min,
         });
     }
+    if !rec
+        .quadratic
+        .iter()
+        .any(|p| p.lr * lmax <= b.eq9_max_eta_lambda)
+    {
+        none_qualify(&mut out, "quadratic_eq9_small_step", b.eq9_max_eta_lambda);
+    }
     let ls = LeastSquares::generate(&cfg.finite_sum, cfg.seed)?;
+    let hmax = ls.h_eigenvalues[ls.d - 1];
+    if !rec
+        .finite_sum
+        .iter()
+        .any(|p| p.lr * hmax <= b.sampler_max_eta_lambda)
+    {
+        none_qualify(
+            &mut out,
+            "finite_sum_reshuffle_below",
+            b.sampler_max_eta_lambda,
+        );
+    }
     for p in &rec.finite_sum {
         let subject = format!("η={} S={}", p.lr, p.batch_size);
         let predicted = ls.lyapunov_excess(p.lr, p.batch_size, true);
@@ -140,7 +170,7 @@ pub fn evaluate(rec: &TheoryRecord) -> Result<Vec<Verdict>> {
             got: format!("{q:+.4} (se {:.4})", p.independent.se / predicted),
             holds: q.abs() <= b.lyapunov_rel,
         });
-        if p.lr * ls.h_eigenvalues[ls.d - 1] > b.sampler_max_eta_lambda {
+        if p.lr * hmax > b.sampler_max_eta_lambda {
             continue;
         }
         let gap = p.independent.mean - p.reshuffle.mean;
