@@ -135,6 +135,32 @@ fn eq9_smoke_is_gated_and_a_doctored_theory_file_fails() {
         let a = n.alignment(s.curvature.frobenius_norm);
         assert!(a > 0.0 && a <= 1.5, "alignment {a}");
     }
+
+    // `noise` on the trained runs measures C again from the stored models: the same subset and
+    // probe stream, so the same numbers as during the run, bit for bit.
+    let r = run_in(d, &["noise", "out", "--probes", "4", "--out", "n.csv"], &[]);
+    r.expect(0);
+    let table = std::fs::read_to_string(d.join("n.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(
+        rows[0].starts_with("run,eta_over_s,trace,noise_trace,"),
+        "{table}"
+    );
+    let resh_row = rows
+        .iter()
+        .find(|l| l.starts_with("lr0.1_bs32_reshuffle_seed0,"))
+        .unwrap();
+    let trace_c: f64 = resh_row.split(',').nth(3).unwrap().parse().unwrap();
+    assert_eq!(trace_c, resh.noise.unwrap().trace, "{resh_row}");
+    let r = run_in(d, &["noise", "out", "--probes", "1", "--out", "m.csv"], &[]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("--probes must be at least 2"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!d.join("m.csv").exists());
 }
 
 #[test]

@@ -138,7 +138,7 @@ pub struct NoiseSummary {
 }
 
 impl NoiseSummary {
-    fn of(n: &crate::curvature::GradientNoise) -> Self {
+    pub fn of(n: &crate::curvature::GradientNoise) -> Self {
         NoiseSummary {
             probes: n.trace.probes.len() as i64,
             trace: n.trace.value,

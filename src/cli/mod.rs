@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod bench;
 mod check;
 mod interp;
+mod noise;
 mod repro;
 mod run;
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// <out>.h5, .csv, .png and .svg.
     #[command(allow_negative_numbers = true)]
     Interpolate(interp::InterpolateArgs),
+    /// The per-sample gradient covariance C of trained runs against their Hessian (Tr C,
+    /// Tr C / Tr H, alignment, E(L) over Eq. 9): a table, and a CSV (--out).
+    Noise(noise::NoiseArgs),
     /// Print an artifact's provenance, final metrics and whether its content hash verifies.
     Inspect {
         /// Artifact files (.h5).
@@ -211,6 +215,7 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Run(r) => run::run(*r, numerics),
         Command::Inspect { files } => run::inspect(&files),
         Command::Interpolate(a) => interp::interpolate(a, numerics),
+        Command::Noise(a) => noise::noise(a),
         Command::Repro(a) => repro::repro(*a, numerics),
         Command::Check(a) => check::check(a),
         Command::Bench(a) => bench::bench(a, numerics),

@@ -34,6 +34,36 @@ impl Endpoint {
     fn name(&self) -> String {
         self.summary.path.display().to_string()
     }
+
+    /// The run's split of `data`, rebuilt from its config and checked index by index against the
+    /// stored one.
+    pub fn split(&self, data: &Dataset, device: Device) -> Result<Split> {
+        let cfg = &self.summary.config;
+        let split = Split::new(data, cfg.split, cfg.seed, cfg.data.label_noise, device)?;
+        let stored: Vec<i64> = self
+            .model
+            .train_indices
+            .iter()
+            .chain(&self.model.val_indices)
+            .copied()
+            .collect();
+        if split.permutation.iter().map(|&i| i as i64).ne(stored) {
+            return Err(Error::Invalid(format!(
+                "{}: the stored split does not match the one its seed gives on {}",
+                self.name(),
+                data.name.title()
+            )));
+        }
+        Ok(split)
+    }
+
+    /// The stored model (parameters and BatchNorm statistics) on `device`.
+    pub fn restore(&self, device: Device) -> Result<Mlp> {
+        let cfg = &self.summary.config;
+        let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
+        load(&model, &to_device(&self.model.params, device))?;
+        Ok(model)
+    }
 }
 
 /// Fails unless the two models can be interpolated: the same architecture (width, parameter
@@ -281,23 +311,13 @@ pub fn interpolate(
 ) -> Result<Line> {
     spec.validate()?;
     check_pair(a, b)?;
-    let cfg = &a.summary.config;
-    let split = Split::new(data, cfg.split, cfg.seed, cfg.data.label_noise, device)?;
-    let stored: Vec<i64> = a
-        .model
-        .train_indices
-        .iter()
-        .chain(&a.model.val_indices)
-        .copied()
-        .collect();
-    if split.permutation.iter().map(|&i| i as i64).ne(stored) {
-        return Err(Error::Invalid(format!(
-            "{}: the stored split does not match the one its seed gives on {}",
-            a.name(),
-            data.name.title()
-        )));
-    }
-    let model = Mlp::new(MlpShape::fashion(cfg.width), cfg.seed, Kind::Float, device);
+    let split = a.split(data, device)?;
+    let model = Mlp::new(
+        MlpShape::fashion(a.summary.config.width),
+        a.summary.config.seed,
+        Kind::Float,
+        device,
+    );
     let (ta, tb) = (
         to_device(&a.model.params, device),
         to_device(&b.model.params, device),

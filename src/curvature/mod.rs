@@ -136,6 +136,36 @@ fn spectrum(
     Ok((top, frobenius, trace))
 }
 
+/// The per-sample gradient covariance on `data` (eval mode), from `probes` probes of the
+/// run's "noise" stream; `obj` and `h` are the eval-mode objective and its HVP on `data`.
+fn noise_at(
+    model: &Mlp,
+    data: &Subset,
+    obj: &Objective,
+    h: &Hvp,
+    seed: u64,
+    probes: usize,
+) -> Result<GradientNoise> {
+    let per = PerSample::new(model, data, &obj.params)?;
+    gradient_noise(&per, h, &mut Rng::stream(seed, "noise"), probes)
+}
+
+/// The per-sample gradient covariance of a trained model on the run's own evaluation subset
+/// (the subset and probe stream its curvature used), as `curvature.noise_probes = probes` would
+/// have measured it during the run.
+pub fn gradient_noise_of(
+    model: &Mlp,
+    train: &Subset,
+    cfg: &CurvatureConfig,
+    seed: u64,
+    probes: usize,
+) -> Result<GradientNoise> {
+    let (data, _) = eval_subset(train, cfg.eval_samples, seed);
+    let obj = model_objective(model, &data, Mode::Eval);
+    let h = Hvp::new(&obj, cfg.hvp, cfg.fd_eps)?;
+    noise_at(model, &data, &obj, &h, seed, probes)
+}
+
 /// Measures λ_max, ‖H‖_F and Tr(H) of the training loss at the model's parameters, for each
 /// BatchNorm reading `cfg.bn_mode` asks for, and the subset-size check when configured.
 pub fn measure(model: &Mlp, train: &Subset, cfg: &CurvatureConfig, seed: u64) -> Result<Measured> {
@@ -149,9 +179,7 @@ pub fn measure(model: &Mlp, train: &Subset, cfg: &CurvatureConfig, seed: u64) ->
         let (lambda_max, frobenius, trace) =
             spectrum(&h, cfg, seed, (cfg.frobenius_probes, cfg.trace_probes))?;
         if bn_mode == BnMode::Eval && cfg.noise_probes > 0 {
-            let per = PerSample::new(model, &data, &obj.params)?;
-            let mut rng = Rng::stream(seed, "noise");
-            noise = Some(gradient_noise(&per, &h, &mut rng, cfg.noise_probes)?);
+            noise = Some(noise_at(model, &data, &obj, &h, seed, cfg.noise_probes)?);
         }
         let keep = included(model, mode);
         let names = |inside: bool| -> Vec<String> {

@@ -7,6 +7,7 @@ mod catalog;
 mod collect;
 pub mod grid;
 pub mod lines;
+pub mod noise;
 mod plan;
 mod pool;
 mod run;

@@ -1,0 +1,62 @@
+//! `noise`: the per-sample gradient covariance C of already trained runs (Assumption 2 of the
+//! paper, C = H), printed as a table and written as a CSV.
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use three_factors::config::DeviceSpec;
+use three_factors::metrics::Row;
+use three_factors::repro::noise::{artifacts, csv, measure, NOISE_COLUMNS};
+
+#[derive(clap::Args, Debug)]
+pub struct NoiseArgs {
+    /// Run artifacts, or folders of them (e.g. a Fig. 3 output folder).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Rademacher probes per run (each: one Jv, one Jᵀw, one HVP).
+    #[arg(long, default_value_t = 8)]
+    pub probes: usize,
+    /// The derived table (CSV, written atomically).
+    #[arg(long, default_value = "noise.csv")]
+    pub out: PathBuf,
+    /// Folder holding the dataset's four files (searched first).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
+    let files = artifacts(&a.paths)?;
+    let mut data = None;
+    let mut measured = Vec::new();
+    for (k, f) in files.iter().enumerate() {
+        eprintln!("measuring C of {} ({}/{})", f.display(), k + 1, files.len());
+        measured.push(measure(
+            f,
+            a.probes,
+            a.data_dir.as_deref(),
+            a.threads,
+            a.device.device(),
+            &mut data,
+        )?);
+    }
+    let mut table = format!("{:<32} {:>10}", "run", "eta/S");
+    for m in NOISE_COLUMNS {
+        table += &format!(" {:>22}", m.as_str());
+    }
+    println!("{table}");
+    for s in &measured {
+        let r = Row::from_summary(s, None, &[]);
+        let mut line = format!("{:<32} {:>10.3e}", r.name, r.eta_over_s);
+        for m in NOISE_COLUMNS {
+            line += &format!(" {:>22.4}", m.of(&r));
+        }
+        println!("{line}");
+    }
+    three_factors::files::write(&a.out, csv(&measured).as_bytes())?;
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
