@@ -129,7 +129,7 @@ impl GibbsConfig {
 #[serde(deny_unknown_fields)]
 pub struct TheoryBands {
     /// |measured / exact discrete − 1| on every quadratic point. Source: Monte-Carlo error; the
-    /// profile sizes its chains so that this is ≥ 4 standard errors.
+    /// band also fails when it is narrower than 4 standard errors (it could not fail otherwise).
     pub exact_rel: f64,
     /// |measured / Eq. 9 − 1| where η·λ_max ≤ `eq9_max_eta_lambda`: Monte-Carlo error plus the
     /// exact formula's own departure there (per eigenvalue (ηλ/2)/(1 − ηλ/2): at most 0.053 at
@@ -139,7 +139,8 @@ pub struct TheoryBands {
     /// measured / Eq. 9 − 1 at least this at the largest η·λ_max: Eq. 9 visibly fails there.
     pub eq9_break_min: f64,
     /// |measured / prediction − 1| for independent draws on the finite sum, against the discrete
-    /// Lyapunov prediction from the measured H and C. Source: Monte-Carlo error (≥ 4 se).
+    /// Lyapunov prediction from the measured H and C. Source: Monte-Carlo error (and, as for
+    /// `exact_rel`, at least 4 standard errors wide).
     pub lyapunov_rel: f64,
     /// Reshuffling's excess loss below independent draws' by at least this many combined
     /// standard errors (over chains), at every finite-sum point with η·λ_max(H) at most
