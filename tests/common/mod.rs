@@ -125,6 +125,12 @@ pub fn run_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ru
         Some(d) => c.env("FASHION_MNIST_DIR", d),
         None => c.env_remove("FASHION_MNIST_DIR"),
     };
+    // HDF5 opens files without O_CLOEXEC and locks them with flock(): a file a test thread has
+    // open (e.g. to doctor it) is inherited, lock and all, by a child another test thread spawns
+    // at that moment, and a later child reading the file then fails with "unable to lock file"
+    // while that unrelated child lives. The tests' children read files only after their writers
+    // are done, so they skip HDF5's locking.
+    c.env("HDF5_USE_FILE_LOCKING", "FALSE");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -156,6 +162,8 @@ pub fn python(script: &str, args: &[&std::ffi::OsStr]) -> String {
     );
     let out = Command::new(python)
         .env("PYTHONPATH", root().join("tests/python"))
+        // As in `run_bin`: no lock contention with files inherited by unrelated children.
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
         .arg(root().join("tests/python").join(script))
         .args(args)
         .output()
