@@ -221,6 +221,35 @@ fn short(h: &str) -> String {
     h.chars().take(12).collect()
 }
 
+/// The hash findings of one hashed file under its golden key: its stored hash against its
+/// content and, where the platform class has golden hashes, its content against the golden's.
+fn hash_findings(
+    r: &mut Report,
+    key: &str,
+    (stored, recomputed): (&str, &str),
+    hashes: Option<&BTreeMap<String, String>>,
+) {
+    r.findings.push(Finding {
+        subject: key.to_string(),
+        quantity: "stored hash = content".into(),
+        expected: short(stored),
+        got: short(recomputed),
+        band: "exact".into(),
+        ok: stored == recomputed,
+    });
+    if let Some(h) = hashes {
+        let want = h.get(key).map(String::as_str).unwrap_or("(none)");
+        r.findings.push(Finding {
+            subject: key.to_string(),
+            quantity: "content_sha256".into(),
+            expected: short(want),
+            got: short(recomputed),
+            band: "exact".into(),
+            ok: want == recomputed,
+        });
+    }
+}
+
 impl Golden {
     /// An empty golden file for an experiment's profile.
     pub fn fresh(experiment: &Experiment, profile: &str) -> Golden {
@@ -406,25 +435,7 @@ impl Golden {
         }
         for s in runs {
             let name = s.config.run_name();
-            r.findings.push(Finding {
-                subject: name.clone(),
-                quantity: "stored hash = content".into(),
-                expected: short(&s.stored_hash),
-                got: short(&s.recomputed_hash),
-                band: "exact".into(),
-                ok: s.hash_ok(),
-            });
-            if let Some(h) = hashes {
-                let want = h.get(&name).map(String::as_str).unwrap_or("(none)");
-                r.findings.push(Finding {
-                    subject: name.clone(),
-                    quantity: "content_sha256".into(),
-                    expected: short(want),
-                    got: short(&s.recomputed_hash),
-                    band: "exact".into(),
-                    ok: want == s.recomputed_hash,
-                });
-            }
+            hash_findings(&mut r, &name, (&s.stored_hash, &s.recomputed_hash), hashes);
             let row = Row::from_summary(s, None, &[]);
             let Some(bands) = self.bands.get(&name) else {
                 r.findings.push(Finding {
@@ -469,35 +480,22 @@ impl Golden {
         }
         for l in lines {
             let subject = line_key(l);
-            r.findings.push(Finding {
-                subject: subject.clone(),
-                quantity: "stored hash = content".into(),
-                expected: short(&l.stored_hash),
-                got: short(&l.recomputed_hash),
-                band: "exact".into(),
-                ok: l.hash_ok(),
-            });
+            hash_findings(
+                &mut r,
+                &subject,
+                (&l.stored_hash, &l.recomputed_hash),
+                hashes,
+            );
             // A line measured under another platform class than the runs is not comparable
             // with their golden hashes (nor, bit for bit, with a line of the runs' class).
             r.findings.push(Finding {
-                subject: subject.clone(),
+                subject,
                 quantity: "platform class".into(),
                 expected: class.to_string(),
                 got: l.meta.platform_class.clone(),
                 band: "exact".into(),
                 ok: l.meta.platform_class == class,
             });
-            if let Some(h) = hashes {
-                let want = h.get(&subject).map(String::as_str).unwrap_or("(none)");
-                r.findings.push(Finding {
-                    subject,
-                    quantity: "content_sha256".into(),
-                    expected: short(want),
-                    got: short(&l.recomputed_hash),
-                    band: "exact".into(),
-                    ok: want == l.recomputed_hash,
-                });
-            }
         }
         self.check_theory(theory, hashes, complete, runs, &mut r)?;
         if let (Some((path, got)), Some(h)) = (&grid, hashes) {
@@ -653,25 +651,7 @@ impl Golden {
             return Ok(());
         };
         let subject = THEORY_FILE.to_string();
-        r.findings.push(Finding {
-            subject: subject.clone(),
-            quantity: "stored hash = content".into(),
-            expected: short(&t.stored_hash),
-            got: short(&t.recomputed_hash),
-            band: "exact".into(),
-            ok: t.hash_ok(),
-        });
-        if let Some(h) = hashes {
-            let w = h.get(THEORY_FILE).map(String::as_str).unwrap_or("(none)");
-            r.findings.push(Finding {
-                subject: subject.clone(),
-                quantity: "content_sha256".into(),
-                expected: short(w),
-                got: short(&t.recomputed_hash),
-                band: "exact".into(),
-                ok: w == t.recomputed_hash,
-            });
-        }
+        hash_findings(r, &subject, (&t.stored_hash, &t.recomputed_hash), hashes);
         let same = t.record.config == *want;
         r.findings.push(Finding {
             subject,

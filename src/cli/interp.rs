@@ -4,7 +4,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use three_factors::artifact::line::LineMeta;
-use three_factors::config::DeviceSpec;
 use three_factors::curvature::interpolate::{interpolate as measure, Endpoint, LineSpec};
 use three_factors::data::{Dataset, Lookup};
 use three_factors::determinism::{self, Numerics, Settings};
@@ -31,14 +30,8 @@ pub struct InterpolateArgs {
     /// Output stem: writes <out>.h5, <out>.csv, <out>.png, <out>.svg.
     #[arg(long, default_value = "interp")]
     pub out: PathBuf,
-    /// Folder holding the dataset's four files (searched first).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub on: super::MeasureOn,
     /// Do not print the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -59,11 +52,11 @@ pub fn interpolate(a: InterpolateArgs, numerics: Numerics) -> Result<ExitCode> {
     let (ea, eb) = (Endpoint::load(&a.a)?, Endpoint::load(&a.b)?);
     three_factors::curvature::interpolate::check_pair(&ea, &eb)?;
     let dataset = ea.summary.config.data.dataset;
-    let data = Dataset::load(&Lookup::from_env(dataset, a.data_dir.as_deref()))?;
+    let data = Dataset::load(&Lookup::from_env(dataset, a.on.data_dir.as_deref()))?;
     determinism::seed_everything(&Settings {
         seed: ea.summary.config.seed,
-        threads: a.threads,
-        device: a.device.device(),
+        threads: a.on.threads,
+        device: a.on.device.device(),
     })?;
     let bar = if a.quiet {
         ProgressBar::hidden()
@@ -75,7 +68,7 @@ pub fn interpolate(a: InterpolateArgs, numerics: Numerics) -> Result<ExitCode> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let line = measure(&ea, &eb, &data, &spec, a.device.device(), |_| bar.inc(1))?;
+    let line = measure(&ea, &eb, &data, &spec, a.on.device.device(), |_| bar.inc(1))?;
     bar.finish_and_clear();
     let meta = LineMeta {
         interpolation: String::new(),
@@ -84,7 +77,11 @@ pub fn interpolate(a: InterpolateArgs, numerics: Numerics) -> Result<ExitCode> {
         a_hash: ea.summary.stored_hash.clone(),
         b: a.b.display().to_string(),
         b_hash: eb.summary.stored_hash.clone(),
-        platform_class: determinism::platform_class(a.device.device(), &numerics.caps(), a.threads),
+        platform_class: determinism::platform_class(
+            a.on.device.device(),
+            &numerics.caps(),
+            a.on.threads,
+        ),
     };
     let title = format!(
         "A = {}  →  B = {}",

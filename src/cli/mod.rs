@@ -75,6 +75,19 @@ pub enum GoldenCommand {
     Bless(check::BlessArgs),
 }
 
+/// Where `interpolate` and `noise` measure stored models: the dataset, threads and device.
+#[derive(clap::Args, Debug)]
+pub struct MeasureOn {
+    /// Folder holding the dataset's four files (searched first).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: three_factors::config::DeviceSpec,
+}
+
 /// Overrides on top of `--config`/`--profile`/`--point` (or the built-in ad-hoc defaults).
 #[derive(clap::Args, Debug, Default)]
 pub struct RunArgs {

@@ -3,7 +3,6 @@
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use three_factors::config::DeviceSpec;
 use three_factors::metrics::Row;
 use three_factors::repro::noise::{artifacts, csv, measure, NOISE_COLUMNS};
 
@@ -18,14 +17,8 @@ pub struct NoiseArgs {
     /// The derived table (CSV, written atomically).
     #[arg(long, default_value = "noise.csv")]
     pub out: PathBuf,
-    /// Folder holding the dataset's four files (searched first).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
+    #[command(flatten)]
+    pub on: super::MeasureOn,
 }
 
 pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
@@ -37,9 +30,9 @@ pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
         measured.push(measure(
             f,
             a.probes,
-            a.data_dir.as_deref(),
-            a.threads,
-            a.device.device(),
+            a.on.data_dir.as_deref(),
+            a.on.threads,
+            a.on.device.device(),
             &mut data,
         )?);
     }
