@@ -28,6 +28,35 @@ pub fn onednn_version() -> String {
     shim_string(ffi::tf_onednn_version)
 }
 
+/// libtorch's description of its build (`at::show_config()`).
+pub fn show_config() -> String {
+    shim_string(ffi::tf_show_config)
+}
+
+/// The SHA-256 of the "Build settings" line of the pinned torch 2.11.0 wheel's `show_config()`
+/// (ci/requirements/cpu.txt; the same build on every Python version and on PyPI's and PyTorch's
+/// own indexes, which is what nixpkgs' torch-bin repackages).
+const WHEEL_BUILD_SETTINGS_SHA256: &str =
+    "8d7644386cba1f25118d15ff32499aee6cab70d999af94c9b421f7c4c8698dd0";
+
+/// Which libtorch build this process runs: `None` for the pinned torch 2.11.0 wheel (the build
+/// every golden hash so far was made with), else `build-<first 12 hex digits of the SHA-256 of
+/// its build settings>` (e.g. nixpkgs' torch-bin, a CUDA 12.8 wheel, or a source build). Two builds of one version
+/// (compiler, flags, BLAS) need not round alike, so hashes are only compared within one build.
+/// Only the "Build settings" line is used: the rest of `show_config()` also describes the
+/// running machine (CPU capability, CUDA runtime when a GPU is present).
+pub fn libtorch_build() -> Option<String> {
+    let config = show_config();
+    let settings = config
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("- Build settings:"))
+        .unwrap_or(&config)
+        .trim();
+    let digest = crate::files::sha256_hex(settings.as_bytes());
+    (digest != WHEEL_BUILD_SETTINGS_SHA256).then(|| format!("build-{}", &digest[..12]))
+}
+
 pub fn deterministic_algorithms() -> bool {
     // SAFETY: plain getter on libtorch's global context.
     unsafe { ffi::tf_deterministic_algorithms() }
@@ -207,11 +236,14 @@ pub unsafe fn apply_cuda_env() {
 
 /// The class of platforms on which a content hash must be identical: device kind and model (for
 /// GPUs); for CPUs the architecture, the vendor, the numerics caps, the thread count; and the
-/// libtorch version. The vendor is part of it because MKL's conditional numerical reproducibility
+/// libtorch version and build (`libtorch_build`). The vendor is part of it because MKL's conditional numerical reproducibility
 /// (`MKL_CBWR`) is only guaranteed on Intel processors: measured, the AVX2-capped smoke grid gives
 /// other hashes on an AMD EPYC than on an Intel Xeon.
 pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) -> String {
-    let lt = libtorch_version();
+    let lt = match libtorch_build() {
+        None => libtorch_version(),
+        Some(build) => format!("{}-{build}", libtorch_version()),
+    };
     match device {
         tch::Device::Cuda(_) => format!(
             "cuda-{}-libtorch{lt}",
@@ -235,6 +267,27 @@ pub fn platform_class(device: tch::Device, caps: &NumericsCaps, threads: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checkout's libtorch is the pinned wheel (ci/bootstrap); a libtorch from elsewhere (the
+    /// Nix store, a source build) may be another build and is named by its settings' hash.
+    #[test]
+    fn the_pinned_wheel_keeps_the_plain_class_and_other_builds_are_named() {
+        let build = libtorch_build();
+        let config = show_config();
+        assert!(config.contains("TORCH_VERSION=2.11.0"), "{config}");
+        let class = platform_class(tch::Device::Cpu, &NumericsCaps::default(), 1);
+        match build {
+            None => assert!(class.ends_with("-libtorch2.11.0"), "{class}"),
+            Some(b) => {
+                assert!(b.starts_with("build-") && b.len() == 18, "{b}");
+                assert!(class.ends_with(&format!("-libtorch2.11.0-{b}")), "{class}");
+                assert!(
+                    env!("THREE_FACTORS_LIBTORCH_LIB").starts_with("/nix/store/"),
+                    "the checkout's libtorch is not the pinned wheel:\n{config}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn caps_are_in_force_under_cargo() {

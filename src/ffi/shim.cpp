@@ -38,6 +38,8 @@ size_t tf_cpu_capability(char* out, size_t len) { return copy_out(at::get_cpu_ca
 size_t tf_libtorch_version(char* out, size_t len) { return copy_out(std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH), out, len); }
 size_t tf_mkl_version(char* out, size_t len) { return copy_out(at::get_mkl_version(), out, len); }
 size_t tf_onednn_version(char* out, size_t len) { return copy_out(at::get_mkldnn_version(), out, len); }
+// libtorch's own description of how it was built (`torch.__config__.show()` in Python).
+size_t tf_show_config(char* out, size_t len) { return copy_out(at::show_config(), out, len); }
 
 // The SGD update as three fused multi-tensor kernels instead of two ops per parameter:
 //   d = g + wd·p;  v = μ·v + d (when μ > 0, v given);  p -= lr·(v or d).
