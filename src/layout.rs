@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 /// The environment variable naming the folder that holds `experiments/` and `golden/`.
 pub const SHARE_VAR: &str = "THREE_FACTORS_SHARE";
 
+/// The environment variable naming the Python (with torch 2.11) that runs the peers; the Nix
+/// apps set it to the flake's Python.
+pub const PYTHON_VAR: &str = "THREE_FACTORS_PYTHON";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// The folder holding `experiments/`, `golden/` and `bench/peers.py`.
@@ -63,14 +67,28 @@ impl Layout {
         self.join("bench/history.h5")
     }
 
+    /// Where `bench` records (and `bench compare`/`report` read) by default: `bench/history.h5`
+    /// when the working directory is a checkout, else `three-factors-bench.h5` there (an
+    /// installed share folder is read-only).
+    pub fn working_bench_history() -> PathBuf {
+        if Path::new("bench").is_dir() && Path::new("experiments").is_dir() {
+            "bench/history.h5".into()
+        } else {
+            "three-factors-bench.h5".into()
+        }
+    }
+
     /// The peer benchmark script, `bench/peers.py`.
     pub fn peer_script(&self) -> PathBuf {
         self.join("bench/peers.py")
     }
 
-    /// The Python that runs the peers: the checkout's `.venv` (made by `ci/bootstrap --peers`)
-    /// when present, else `python3` from `PATH`.
+    /// The Python that runs the peers: `$THREE_FACTORS_PYTHON`; else the checkout's `.venv`
+    /// (made by `ci/bootstrap --peers`) when present; else `python3` from `PATH`.
     pub fn python(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os(PYTHON_VAR).filter(|p| !p.is_empty()) {
+            return p.into();
+        }
         let venv = self.join(".venv/bin/python");
         if venv.exists() {
             venv

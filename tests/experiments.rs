@@ -211,7 +211,7 @@ fn an_installed_binary_finds_its_experiments_and_golden_files_from_any_folder() 
     std::fs::create_dir_all(prefix.join("bin")).unwrap();
     let bin = prefix.join("bin/three-factors");
     std::fs::copy(common::bin(), &bin).unwrap();
-    for dir in ["experiments", "golden/fig3"] {
+    for dir in ["experiments", "golden/fig3", "bench"] {
         std::fs::create_dir_all(share.join(dir)).unwrap();
         for e in std::fs::read_dir(common::root().join(dir)).unwrap() {
             let e = e.unwrap();
@@ -256,5 +256,38 @@ fn an_installed_binary_finds_its_experiments_and_golden_files_from_any_folder() 
             .contains(&share.join("experiments/fig3.toml").display().to_string()),
         "{}",
         l.stdout()
+    );
+
+    // `bench` records into the working directory (an installed share folder is read-only), and
+    // its peers run under $THREE_FACTORS_PYTHON, which is how the Nix apps hand over their Python.
+    let bench = [
+        "bench",
+        "--quick",
+        "--only",
+        "sgd_step/w128/s25",
+        "--reps",
+        "2",
+    ];
+    run_bin(bin, &work, &bench, &[]).expect(0);
+    assert!(work.join("three-factors-bench.h5").is_file());
+    let report = run_bin(bin, &work, &["bench", "report"], &[]);
+    report.expect(0);
+    assert!(
+        report.stdout().contains("sgd_step/w128/s25"),
+        "{}",
+        report.stdout()
+    );
+    let peers = [&bench[..], &["--peers"]].concat();
+    let p = run_bin(
+        bin,
+        &work,
+        &peers,
+        &[("THREE_FACTORS_PYTHON", "/nonexistent/python3")],
+    );
+    p.expect(2);
+    assert!(
+        p.stderr().contains("/nonexistent/python3"),
+        "{}",
+        p.stderr()
     );
 }

@@ -30,11 +30,14 @@ pub struct BenchArgs {
     /// `ci/bootstrap --peers`).
     #[arg(long)]
     pub peers: bool,
-    /// Python with torch 2.11 for the peers (default .venv/bin/python).
+    /// Python with torch 2.11 for the peers (default $THREE_FACTORS_PYTHON, else the checkout's
+    /// .venv/bin/python, else python3).
     #[arg(long)]
     pub python: Option<PathBuf>,
-    #[arg(long, default_value = "bench/history.h5")]
-    pub history: PathBuf,
+    /// History to append to (default: bench/history.h5 in a checkout, else
+    /// three-factors-bench.h5 in the working directory).
+    #[arg(long)]
+    pub history: Option<PathBuf>,
     /// Alternate the Rust kernels and the peers in this many rounds (each with its warm-up and
     /// reps/rounds timed repetitions) and pool the times, so that a slow spell of a shared
     /// machine hits both sides alike (default: 3 with --peers, else 1).
@@ -50,8 +53,9 @@ pub struct BenchArgs {
 pub enum BenchAction {
     /// Compare a run with a baseline; exit 1 when a kernel is slower beyond threshold and noise.
     Compare {
-        #[arg(long, default_value = "bench/history.h5")]
-        history: PathBuf,
+        /// History to read (default: as for `bench`).
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// Run to judge, `<fingerprint>/run-NNNN` (default: the newest run in the file).
         #[arg(long)]
         run: Option<String>,
@@ -64,8 +68,9 @@ pub enum BenchAction {
     },
     /// Table of every fingerprint's latest run, and a PNG plot.
     Report {
-        #[arg(long, default_value = "bench/history.h5")]
-        history: PathBuf,
+        /// History to read (default: as for `bench`).
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// Where to write the plot (default: next to the history, report.png).
         #[arg(long)]
         plot: Option<PathBuf>,
@@ -79,8 +84,14 @@ pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
             run,
             baseline,
             threshold,
-        }) => compare(&history, run, baseline, threshold),
+        }) => compare(
+            &history.unwrap_or_else(Layout::working_bench_history),
+            run,
+            baseline,
+            threshold,
+        ),
         Some(BenchAction::Report { history, plot }) => {
+            let history = history.unwrap_or_else(Layout::working_bench_history);
             let runs = history::read(&history)?;
             if runs.is_empty() {
                 bail!("{}: no runs recorded", history.display());
@@ -150,8 +161,12 @@ fn run(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
         );
         print!("{}", render::ratios(&bench::ratios(&ms, &plan.suite)));
     }
-    let key = history::append(&a.history, &fp, &three_factors::platform::now(), &ms)?;
-    println!("recorded {key} in {}", a.history.display());
+    let path = a
+        .history
+        .clone()
+        .unwrap_or_else(Layout::working_bench_history);
+    let key = history::append(&path, &fp, &three_factors::platform::now(), &ms)?;
+    println!("recorded {key} in {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
