@@ -3,17 +3,16 @@
 
   # nixpkgs is pinned by commit in the URL itself, so the pin holds before any flake.lock exists.
   #
-  # Evidence for this revision (read in NixOS/nixpkgs' pull requests, not fetched here):
-  # 1c51f99cb01412ef9028b66b6cea505ad741cfa7 is the commit `nixpkgs-review` built on 2026-03-27
-  # for NixOS/nixpkgs#502810 "python3Packages.torch: 2.10.0 -> 2.11.0" (merged), so it carries
-  # torch 2.11.0 from source; python3Packages.torch-bin reached 2.11.0 in NixOS/nixpkgs#502804
-  # (merged 2026-03-23, unfree, CUDA 13 wheels, autoAddDriverRunpath). `torchFor` below prefers
-  # torch-bin when its version is 2.11.x and otherwise falls back to the source-built torch, and
-  # evaluation fails unless the chosen torch is 2.11.x — the libtorch tch 0.24 is written for.
-  # Neither this commit nor its package set could be fetched on the machines that wrote this
-  # flake (no network); only the flake's structure was evaluated, offline, against
-  # tests/nix/nixpkgs-stub (see ci/nix-check).
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/1c51f99cb01412ef9028b66b6cea505ad741cfa7";
+  # Evidence for this revision (read in public flake.lock files and a package catalog, not
+  # fetched here): 15f4ee454b1dce334612fa6843b3e05cf546efab is a nixos-unstable channel revision
+  # (lastModified 1777578337 = 2026-04-30, narHash
+  # sha256-Ad49moKWeXtKBJNy2ebiTQUEgdLyvGmTeykAQ9xM+Z4=), locked by flakes that follow
+  # `nixos-unstable`; a channel revision is a master commit whose Hydra jobset passed. It is five
+  # weeks after NixOS/nixpkgs#502804 (python3Packages.torch-bin 2.10.0 -> 2.11.0, merged
+  # 2026-03-23) and before torch-bin moved on to 2.12. torch-bin's version at this revision could
+  # not be read here, so `torchFor` makes it an evaluation error, naming the version found, unless
+  # it is 2.11.x; there is no fallback to a source build.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/15f4ee454b1dce334612fa6843b3e05cf546efab";
 
   # The Rust toolchain of rust-toolchain.toml (1.95.0, with rustfmt and clippy), the same one
   # rustup installs outside Nix. Pinned by commit: manifests/stable/1.95.0.nix (dated 2026-04-16)
@@ -27,7 +26,10 @@
   outputs = { self, nixpkgs, rust-overlay }:
     let
       lib = nixpkgs.lib;
-      systems = [ "x86_64-linux" "aarch64-linux" ];
+      # x86_64-linux only. aarch64-linux is left out on purpose: nixpkgs' torch-bin there is a
+      # CPU-only wheel (no libtorch_cuda for the cuda package to link), the default numerics caps
+      # (--numerics avx2) are x86's, and no aarch64 build of this project has ever run.
+      systems = [ "x86_64-linux" ];
       forAllSystems = f: lib.genAttrs systems f;
 
       # KEY=VALUE lines of ci/determinism.env, the same file ci/bootstrap installs.
@@ -38,36 +40,65 @@
         (builtins.filter (l: builtins.match "[A-Z_]+=.*" l != null)
           (lib.splitString "\n" (builtins.readFile ./ci/determinism.env))));
 
-      pkgsFor = system: cuda: import nixpkgs {
+      # nixpkgs, imported once per system and shared by every output. One package set serves the
+      # CPU and the CUDA builds: torch-bin is the same CUDA wheel either way (its CUDA libraries
+      # are inputs on Linux whatever `cudaSupport` says), and the two builds differ only in the
+      # cargo feature and the driver RUNPATH.
+      pkgsBySystem = forAllSystems (system: import nixpkgs {
         inherit system;
         overlays = [ rust-overlay.overlays.default ];
-        config = { allowUnfree = true; cudaSupport = cuda; };
-      };
+        # torch-bin and the CUDA libraries it links are unfree (redistributable).
+        config.allowUnfree = true;
+      });
 
       # cargo, rustc, rustfmt and clippy exactly as rust-toolchain.toml names them.
       toolchainFor = pkgs: pkgs.rust-bin.fromRustupToolchainFile ./rust-toolchain.toml;
 
+      # torch-bin 2.11.x, the libtorch tch 0.24 is written for, or an evaluation error: a source
+      # build would take hours and round differently (another BLAS), so it is never a fallback.
       torchFor = pkgs:
-        let
-          ps = pkgs.python3Packages;
-          torch = if lib.hasPrefix "2.11." ps.torch-bin.version then ps.torch-bin else ps.torch;
+        let torch = pkgs.python3Packages.torch-bin;
         in
         assert lib.assertMsg (lib.hasPrefix "2.11." torch.version)
-          "three-factors needs libtorch 2.11.x (tch 0.24); this nixpkgs has torch ${torch.version}";
+          "three-factors needs libtorch 2.11.x (tch 0.24), but this nixpkgs has python3Packages.torch-bin ${torch.version}: pin a nixpkgs revision that carries torch-bin 2.11 (flake.nix, inputs.nixpkgs)";
         torch;
 
+      # The wheel's `torch` folder: include/ and lib/ (libtorch_cpu.so, libtorch_cuda.so), the
+      # layout tch's LIBTORCH names; the same folder ci/bootstrap links as .venv/libtorch.
+      libtorchFor = pkgs: "${torchFor pkgs}/${pkgs.python3.sitePackages}/torch";
+
+      # The Python of the apps and shells (the peers of `bench --peers`; h5py readers). PyHessian
+      # is not in nixpkgs, so its peer column is absent under Nix.
       pythonFor = pkgs: pkgs.python3.withPackages (ps: [ (torchFor pkgs) ps.numpy ps.h5py ]);
 
-      # What `cargo build` needs: tch finds libtorch through the Python that has torch
-      # (LIBTORCH_USE_PYTORCH), hdf5-metno builds HDF5 from its bundled sources with CMake.
-      buildEnv = pkgs: determinismEnv // {
-        LIBTORCH_USE_PYTORCH = "1";
-        PYTHON_SYS_EXECUTABLE = "${pythonFor pkgs}/bin/python3";
-      };
+      # The [env] keys of .cargo/config.toml whose value is a path in the checkout
+      # (`relative = true`, e.g. LIBTORCH and CMAKE into .venv). cargo applies them in every build
+      # that does not set them, and a build from the store has no .venv: each must be set here.
+      cargoEnv = (builtins.fromTOML (builtins.readFile ./.cargo/config.toml)).env;
+      checkoutPathKeys = builtins.filter (k: cargoEnv.${k}.relative or false) (builtins.attrNames cargoEnv);
+
+      # What `cargo build` needs: tch links the libtorch LIBTORCH names (never one found through a
+      # Python: LIBTORCH_USE_PYTORCH would make torch-sys ignore LIBTORCH and run whichever
+      # `python3` or `python` is first on PATH); hdf5-metno builds HDF5 from its bundled sources
+      # with the CMake named here.
+      buildEnvFor = pkgs:
+        let
+          env = determinismEnv // {
+            LIBTORCH = libtorchFor pkgs;
+            LIBTORCH_CXX11_ABI = "1";
+            CMAKE = "${pkgs.cmake}/bin/cmake";
+            # Provenance only (never hashed).
+            THREE_FACTORS_GIT_COMMIT = self.rev or self.dirtyRev or "unknown";
+          };
+          missing = builtins.filter (k: !(env ? ${k})) checkoutPathKeys;
+        in
+        assert lib.assertMsg (missing == [ ])
+          ".cargo/config.toml's [env] ${toString missing} name paths in the checkout and flake.nix does not override them";
+        env;
 
       packageFor = system: cuda:
         let
-          pkgs = pkgsFor system cuda;
+          pkgs = pkgsBySystem.${system};
           toolchain = toolchainFor pkgs;
           rustPlatform = pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; };
         in
@@ -77,9 +108,10 @@
           src = lib.cleanSource ./.;
           cargoLock.lockFile = ./Cargo.lock;
           buildFeatures = lib.optionals cuda [ "cuda" ];
-          nativeBuildInputs = [ pkgs.cmake pkgs.pkg-config (pythonFor pkgs) ]
+          nativeBuildInputs = [ pkgs.cmake pkgs.pkg-config ]
             ++ lib.optionals cuda [ pkgs.autoAddDriverRunpath ];
-          env = buildEnv pkgs;
+          buildInputs = [ (torchFor pkgs) ];
+          env = buildEnvFor pkgs;
           # The test suite needs Fashion-MNIST and a Slurm cluster; it runs in `checks`.
           doCheck = false;
           postInstall = ''
@@ -89,51 +121,70 @@
           meta.mainProgram = "three-factors";
         };
 
-      # Each app is a small wrapper that sets the determinism env and calls the binary.
+      # Each app is a small wrapper: the determinism env, the package's own share folder (so
+      # golden files, experiments and the peer script are the package's, from any folder) and the
+      # flake's Python for the peers, then the binary.
       appScripts = pkg: {
         repro-fig3 = ''exec ${pkg}/bin/three-factors repro fig3 --experiment ${pkg}/share/three-factors/experiments/fig3.toml "$@"'';
         bench = ''exec ${pkg}/bin/three-factors bench "$@"'';
         check = ''exec ${pkg}/bin/three-factors check "$@"'';
       };
-      exports = lib.concatStringsSep "\n" (lib.mapAttrsToList (k: v: "export ${k}='${v}'") determinismEnv);
+      appEnvFor = system: determinismEnv // {
+        THREE_FACTORS_SHARE = "${self.packages.${system}.default}/share/three-factors";
+        THREE_FACTORS_PYTHON = "${pythonFor pkgsBySystem.${system}}/bin/python3";
+      };
+      exportsFor = system: lib.concatStringsSep "\n"
+        (lib.mapAttrsToList (k: v: "export ${k}='${v}'") (appEnvFor system));
+      appWrappersFor = system: lib.mapAttrs
+        (name: text: pkgsBySystem.${system}.writeShellScriptBin "three-factors-${name}" "${exportsFor system}\n${text}")
+        (appScripts self.packages.${system}.default);
       appsFor = system:
         let
-          pkgs = pkgsFor system false;
-          pkg = self.packages.${system}.default;
-          mk = name: text: {
-            type = "app";
-            program = "${pkgs.writeShellScriptBin "three-factors-${name}" "${exports}\n${text}"}/bin/three-factors-${name}";
-          };
-          apps = lib.mapAttrs mk (appScripts pkg);
+          apps = lib.mapAttrs
+            (name: wrapper: { type = "app"; program = "${wrapper}/bin/three-factors-${name}"; })
+            self.lib.appWrappers.${system};
         in
         apps // { default = apps.repro-fig3; };
 
+      # `cargo build` works in either shell before (or without) ci/bootstrap: every path comes
+      # from the store. The cuda shell adds NixOS's driver folder for binaries cargo builds there
+      # (`cargo build --features cuda`); elsewhere the host driver comes through nixGL.
       shellFor = system: cuda:
-        let pkgs = pkgsFor system cuda;
-        in pkgs.mkShell ((buildEnv pkgs) // {
+        let pkgs = pkgsBySystem.${system};
+        in pkgs.mkShell ((buildEnvFor pkgs) // {
           packages = [ (toolchainFor pkgs) pkgs.cmake pkgs.pkg-config (pythonFor pkgs) ];
-        });
+        } // lib.optionalAttrs cuda { LD_LIBRARY_PATH = "/run/opengl-driver/lib"; });
 
-      # The four Fashion-MNIST files, decompressed, as a fixed-output derivation: its hash is the
-      # NAR hash of a folder holding exactly the payloads whose SHA-256 src/data/locate.rs pins
-      # (computed offline with `nix hash path`), so the checks can run in the sandbox.
-      fashionMnistFor = pkgs: pkgs.runCommand "fashion-mnist"
-        {
-          nativeBuildInputs = [ pkgs.curl pkgs.gzip ];
-          outputHashMode = "recursive";
-          outputHashAlgo = "sha256";
-          outputHash = "sha256-J4ZR74mfcx5WsZUsiq1qgGpEmmaMJhzVCmxccu+r3/w=";
-        } ''
-        mkdir $out
-        for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-          curl -fsSL "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/$f.gz" | gunzip > "$out/$f"
-        done
-      '';
+      # The four Fashion-MNIST files, decompressed: each is a fetchurl of the gzip file whose
+      # postFetch decompresses it, so the pinned hash is that of the payload, read from
+      # src/data/locate.rs (mirrors re-compress, so gzip bytes differ; payloads do not).
+      fashionMnistPayloads =
+        let
+          rust = builtins.readFile ./src/data/locate.rs;
+          block = builtins.elemAt (builtins.match ".*pub const FILES[^=]*=([^;]*);.*" rust) 0;
+          strings = builtins.filter builtins.isList (builtins.split "\"([^\"]+)\"" block);
+          at = i: builtins.elemAt (builtins.elemAt strings i) 0;
+        in
+        assert lib.assertMsg (builtins.length strings == 8)
+          "src/data/locate.rs: expected FILES to hold four (name, sha256) pairs";
+        map (i: { name = at (2 * i); sha256 = at (2 * i + 1); }) [ 0 1 2 3 ];
+      fashionMnistFor = pkgs: pkgs.linkFarm "fashion-mnist" (map
+        (f: {
+          inherit (f) name;
+          path = pkgs.fetchurl {
+            inherit (f) name sha256;
+            url = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/${f.name}.gz";
+            downloadToTemp = true;
+            postFetch = ''gunzip -c "$downloadedFile" > "$out"'';
+          };
+        })
+        fashionMnistPayloads);
+      fashionMnist = forAllSystems (system: fashionMnistFor pkgsBySystem.${system});
 
       checksFor = system:
         let
-          pkgs = pkgsFor system false;
-          data = fashionMnistFor pkgs;
+          pkgs = pkgsBySystem.${system};
+          data = fashionMnist.${system};
           pkg = self.packages.${system}.default;
           cargoCheck = name: command: pkg.overrideAttrs (old: {
             name = "three-factors-${name}";
@@ -175,10 +226,12 @@
         cuda = shellFor system true;
       });
       checks = forAllSystems checksFor;
+      # For the offline structural check (tests/nix/check.nix): the determinism env, each app's
+      # wrapper and the environment it exports, the Fashion-MNIST derivation.
       lib = {
-        inherit determinismEnv;
-        # The shell text of each app, for the offline structural check (tests/nix/check.nix).
-        appScripts = forAllSystems (system: appScripts self.packages.${system}.default);
+        inherit determinismEnv fashionMnist;
+        appWrappers = forAllSystems appWrappersFor;
+        appEnv = forAllSystems appEnvFor;
       };
     };
 }

@@ -1,6 +1,9 @@
-//! The offline structural evaluation of flake.nix (ci/nix-check against the nixpkgs stub) passes
-//! on the real flake and fails, naming the problem, when an app is renamed, points at the wrong
-//! program, or passes the wrong arguments. Needs Debian's nix-bin (`ci/bootstrap --nix`).
+//! The offline evaluation of flake.nix (ci/nix-check against the nixpkgs stub) passes on the real
+//! flake and fails, naming the problem, when a defect a real Nix machine would hit is put back:
+//! a checkout path (.venv) reaching a build, libtorch found through a Python, a torch other than
+//! torch-bin 2.11, a system whose torch-bin cannot serve the CUDA package, nixpkgs imported per
+//! output, apps that depend on the working directory, data fetched other than by fetchurl, and
+//! apps or toolchains that are wrong. Needs Debian's nix-bin (`ci/bootstrap --nix`).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -10,7 +13,9 @@ fn root() -> PathBuf {
 
 /// A copy of what the flake reads, with `edit` applied to flake.nix.
 fn flake_copy(dir: &Path, edit: impl Fn(&str) -> String) {
-    std::fs::create_dir_all(dir.join("ci")).unwrap();
+    for sub in ["ci", ".cargo", "src/data"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
     let flake = std::fs::read_to_string(root().join("flake.nix")).unwrap();
     let edited = edit(&flake);
     std::fs::write(dir.join("flake.nix"), edited).unwrap();
@@ -19,12 +24,18 @@ fn flake_copy(dir: &Path, edit: impl Fn(&str) -> String) {
         "Cargo.lock",
         "rust-toolchain.toml",
         "ci/determinism.env",
+        ".cargo/config.toml",
+        "src/data/locate.rs",
     ] {
         std::fs::copy(root().join(f), dir.join(f)).unwrap();
     }
 }
 
 fn nix_check(dir: &Path) -> (i32, String) {
+    nix_check_with(dir, &[])
+}
+
+fn nix_check_with(dir: &Path, env: &[(&str, &str)]) -> (i32, String) {
     assert!(
         Command::new("nix")
             .arg("--version")
@@ -34,6 +45,7 @@ fn nix_check(dir: &Path) -> (i32, String) {
     );
     let out = Command::new(root().join("ci/nix-check"))
         .arg(dir)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -46,68 +58,200 @@ fn nix_check(dir: &Path) -> (i32, String) {
     )
 }
 
+/// A broken variant of the flake: each (text, replacement) applied to flake.nix, the stub's
+/// torch-bin version (None: 2.11.0), and what the failing check must say.
+struct Broken {
+    case: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    torch_bin: Option<&'static str>,
+    says: &'static [&'static str],
+}
+
+const BROKEN: &[Broken] = &[
+    Broken {
+        case: "renamed-app",
+        edits: &[("        repro-fig3 = ''exec", "        reproduce-fig3 = ''exec")],
+        torch_bin: None,
+        says: &["FAIL apps", "repro-fig3", "missing"],
+    },
+    Broken {
+        case: "wrong-program",
+        edits: &[(
+            "program = \"${wrapper}/bin/three-factors-${name}\";",
+            "program = \"${wrapper}/bin/${name}\";",
+        )],
+        torch_bin: None,
+        says: &["FAIL apps", "expected /nix/store/"],
+    },
+    Broken {
+        case: "wrong-args",
+        edits: &[(
+            "three-factors repro fig3 --experiment",
+            "three-factors repro fig2 --experiment",
+        )],
+        torch_bin: None,
+        says: &["FAIL apps", "runs `"],
+    },
+    Broken {
+        case: "unpinned-shell",
+        edits: &[(
+            "packages = [ (toolchainFor pkgs) pkgs.cmake",
+            "packages = [ pkgs.cargo pkgs.rustc pkgs.cmake",
+        )],
+        torch_bin: None,
+        says: &["FAIL devShells", "lacks rust-toolchain.toml's Rust 1.95.0"],
+    },
+    Broken {
+        case: "unpinned-package",
+        edits: &[(
+            "pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; }",
+            "pkgs.makeRustPlatform { inherit (pkgs) cargo rustc; }",
+        )],
+        torch_bin: None,
+        says: &[
+            "FAIL packages",
+            "is not built with rust-toolchain.toml's Rust 1.95.0",
+        ],
+    },
+    // The defect that broke every real build: .cargo/config.toml's CMAKE (.venv/bin/cmake) not
+    // overridden. With the flake's own assertion gone too, the check still names it.
+    Broken {
+        case: "cmake-not-overridden",
+        edits: &[
+            ("            CMAKE = \"${pkgs.cmake}/bin/cmake\";\n", ""),
+            ("(missing == [ ])", "true"),
+        ],
+        torch_bin: None,
+        says: &[
+            "FAIL packages",
+            "[env] CMAKE names a path in the checkout",
+        ],
+    },
+    Broken {
+        case: "cmake-not-overridden-flake-assertion",
+        edits: &[("            CMAKE = \"${pkgs.cmake}/bin/cmake\";\n", "")],
+        torch_bin: None,
+        says: &["FAIL packages", "CMAKE name paths in the checkout"],
+    },
+    Broken {
+        case: "libtorch-from-venv",
+        edits: &[("LIBTORCH = libtorchFor pkgs;", "LIBTORCH = \".venv/libtorch\";")],
+        torch_bin: None,
+        says: &["FAIL packages", "LIBTORCH=.venv/libtorch points into .venv"],
+    },
+    Broken {
+        case: "libtorch-through-python",
+        edits: &[(
+            "LIBTORCH_CXX11_ABI = \"1\";",
+            "LIBTORCH_CXX11_ABI = \"1\"; LIBTORCH_USE_PYTORCH = \"1\";",
+        )],
+        torch_bin: None,
+        says: &["FAIL packages", "LIBTORCH_USE_PYTORCH makes torch-sys ignore LIBTORCH"],
+    },
+    Broken {
+        case: "python-sys-executable",
+        edits: &[(
+            "LIBTORCH_CXX11_ABI = \"1\";",
+            "LIBTORCH_CXX11_ABI = \"1\"; PYTHON_SYS_EXECUTABLE = \"${pythonFor pkgs}/bin/python3\";",
+        )],
+        torch_bin: None,
+        says: &["FAIL packages", "PYTHON_SYS_EXECUTABLE is not read"],
+    },
+    // A nixpkgs whose torch-bin is not 2.11: an evaluation error, not a silent source build.
+    Broken {
+        case: "torch-bin-2.10",
+        edits: &[],
+        torch_bin: Some("2.10.0"),
+        says: &["FAIL packages", "needs libtorch 2.11.x", "torch-bin 2.10.0"],
+    },
+    Broken {
+        case: "source-torch-fallback",
+        edits: &[(
+            "let torch = pkgs.python3Packages.torch-bin;",
+            "let torch = if lib.hasPrefix \"2.11.\" pkgs.python3Packages.torch-bin.version then pkgs.python3Packages.torch-bin else pkgs.python3Packages.torch;",
+        )],
+        torch_bin: Some("2.10.0"),
+        says: &["FAIL packages", "not torch-bin"],
+    },
+    Broken {
+        case: "aarch64",
+        edits: &[(
+            "systems = [ \"x86_64-linux\" ];",
+            "systems = [ \"x86_64-linux\" \"aarch64-linux\" ];",
+        )],
+        torch_bin: None,
+        says: &[
+            "FAIL packages",
+            "packages.aarch64-linux.cuda: torch-bin on aarch64-linux is a CPU-only wheel",
+        ],
+    },
+    Broken {
+        case: "nixpkgs-per-output",
+        edits: &[(
+            "          pkgs = pkgsBySystem.${system};\n          toolchain = toolchainFor pkgs;",
+            "          pkgs = import nixpkgs { inherit system; overlays = [ rust-overlay.overlays.default ]; config.allowUnfree = true; };\n          toolchain = toolchainFor pkgs;",
+        )],
+        torch_bin: None,
+        says: &["FAIL packages", "nixpkgs imported 2 times for 1 system"],
+    },
+    Broken {
+        case: "apps-need-a-checkout",
+        edits: &[(
+            "        THREE_FACTORS_SHARE = \"${self.packages.${system}.default}/share/three-factors\";\n",
+            "",
+        )],
+        torch_bin: None,
+        says: &["FAIL apps", "THREE_FACTORS_SHARE is unset"],
+    },
+    Broken {
+        case: "data-without-fetchurl",
+        edits: &[("            downloadToTemp = true;\n", "")],
+        torch_bin: None,
+        says: &["FAIL data", "is not a fetchurl that decompresses its download"],
+    },
+];
+
 #[test]
-fn structural_check_passes_on_the_flake_and_catches_broken_apps_and_toolchains() {
+fn offline_check_passes_on_the_flake_and_catches_each_defect_put_back() {
     let tmp = tempfile::tempdir().unwrap();
 
     let good = tmp.path().join("good");
     flake_copy(&good, |f| f.to_string());
     let (code, out) = nix_check(&good);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains("ok   apps") && out.contains("ok   lib.determinismEnv"),
-        "{out}"
-    );
+    for part in [
+        "systems",
+        "packages",
+        "apps",
+        "devShells",
+        "checks",
+        "data",
+        "lib.determinismEnv",
+    ] {
+        assert!(out.contains(&format!("ok   {part}")), "{part}: {out}");
+    }
 
-    // (case, text in flake.nix, its replacement, what the failing check must say)
-    let broken: [(&str, &str, &str, &[&str]); 5] = [
-        (
-            "renamed",
-            "        repro-fig3 = ''exec",
-            "        reproduce-fig3 = ''exec",
-            &["FAIL apps", "repro-fig3", "missing"],
-        ),
-        (
-            "wrong-program",
-            "}/bin/three-factors-${name}\";",
-            "}/bin/${name}\";",
-            &["FAIL apps", "expected .../bin/three-factors-"],
-        ),
-        (
-            "wrong-args",
-            "three-factors repro fig3 --experiment",
-            "three-factors repro fig2 --experiment",
-            &["FAIL lib.appScripts"],
-        ),
-        (
-            "unpinned-shell",
-            "packages = [ (toolchainFor pkgs) pkgs.cmake",
-            "packages = [ pkgs.cargo pkgs.rustc pkgs.cmake",
-            &["FAIL devShells", "lacks rust-toolchain.toml's Rust 1.95.0"],
-        ),
-        (
-            "unpinned-package",
-            "pkgs.makeRustPlatform { cargo = toolchain; rustc = toolchain; }",
-            "pkgs.makeRustPlatform { inherit (pkgs) cargo rustc; }",
-            &[
-                "FAIL packages",
-                "is not built with rust-toolchain.toml's Rust 1.95.0",
-            ],
-        ),
-    ];
-    for (case, from, to, needles) in broken {
-        let dir = tmp.path().join(case);
+    for b in BROKEN {
+        let dir = tmp.path().join(b.case);
         flake_copy(&dir, |f| {
-            assert!(
-                f.contains(from),
-                "{case}: flake.nix no longer contains {from:?}"
-            );
-            f.replace(from, to)
+            b.edits.iter().fold(f.to_string(), |f, (from, to)| {
+                assert!(
+                    f.contains(from),
+                    "{}: flake.nix no longer contains {from:?}",
+                    b.case
+                );
+                f.replace(from, to)
+            })
         });
-        let (code, out) = nix_check(&dir);
-        assert_eq!(code, 1, "{case}: {out}");
-        for n in needles {
-            assert!(out.contains(n), "{case}: no {n:?} in\n{out}");
+        let env: Vec<(&str, &str)> = b
+            .torch_bin
+            .map(|v| ("THREE_FACTORS_STUB_TORCH_BIN", v))
+            .into_iter()
+            .collect();
+        let (code, out) = nix_check_with(&dir, &env);
+        assert_eq!(code, 1, "{}: {out}", b.case);
+        for n in b.says {
+            assert!(out.contains(n), "{}: no {n:?} in\n{out}", b.case);
         }
     }
 }
@@ -139,7 +283,7 @@ fn structural_check_leaves_ignored_build_outputs_out_of_the_store() {
     std::fs::write(repo.join("target/build-output.bin"), &big).unwrap();
     let (code, out) = nix_check(&repo);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ok   lib.appScripts"), "{out}");
+    assert!(out.contains("ok   apps"), "{out}");
 
     std::fs::write(repo.join("not-ignored.bin"), &big).unwrap();
     let (code, out) = nix_check(&repo);

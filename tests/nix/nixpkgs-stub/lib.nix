@@ -9,4 +9,5 @@ rec {
   concatStringsSep = builtins.concatStringsSep;
   mapAttrsToList = f: attrs: map (n: f n attrs.${n}) (builtins.attrNames attrs);
   mapAttrs = builtins.mapAttrs;
+  optionalAttrs = cond: attrs: if cond then attrs else { };
 }
