@@ -87,8 +87,6 @@
             LIBTORCH = libtorchFor pkgs;
             LIBTORCH_CXX11_ABI = "1";
             CMAKE = "${pkgs.cmake}/bin/cmake";
-            # Provenance only (never hashed).
-            THREE_FACTORS_GIT_COMMIT = self.rev or self.dirtyRev or "unknown";
           };
           missing = builtins.filter (k: !(env ? ${k})) checkoutPathKeys;
         in
@@ -111,7 +109,8 @@
           nativeBuildInputs = [ pkgs.cmake pkgs.pkg-config ]
             ++ lib.optionals cuda [ pkgs.autoAddDriverRunpath ];
           buildInputs = [ (torchFor pkgs) ];
-          env = buildEnvFor pkgs;
+          # The commit is provenance only (never hashed); shells leave it to build.rs's `git`.
+          env = buildEnvFor pkgs // { THREE_FACTORS_GIT_COMMIT = self.rev or self.dirtyRev or "unknown"; };
           # The test suite needs Fashion-MNIST and a Slurm cluster; it runs in `checks`.
           doCheck = false;
           postInstall = ''
@@ -147,8 +146,9 @@
         apps // { default = apps.repro-fig3; };
 
       # `cargo build` works in either shell before (or without) ci/bootstrap: every path comes
-      # from the store. The cuda shell adds NixOS's driver folder for binaries cargo builds there
-      # (`cargo build --features cuda`); elsewhere the host driver comes through nixGL.
+      # from the store. The cuda shell sets LD_LIBRARY_PATH to NixOS's driver folder for binaries
+      # cargo builds there (`cargo build --features cuda`); elsewhere the host driver comes
+      # through nixGL.
       shellFor = system: cuda:
         let pkgs = pkgsBySystem.${system};
         in pkgs.mkShell ((buildEnvFor pkgs) // {
@@ -196,14 +196,20 @@
           });
         in
         {
-          # The library's tests and the integration tests of `run`, `repro`, `check` and `golden`
-          # inside the build, on the Fashion-MNIST derivation. Left to ci/test, outside the
-          # sandbox: the tests that drive a Slurm cluster, Nix itself, the Python venv (h5py
-          # reader, PyTorch peers) and the system copy of the data.
+          # The library's tests and the integration tests of `run`, `repro`, `check`, `golden`
+          # and experiment files inside the build, on the Fashion-MNIST derivation. Left to
+          # ci/test, outside the sandbox: the tests that drive a Slurm cluster, Nix itself, the
+          # Python venv (h5py reader, PyTorch peers) and the system copy of the data; and the four
+          # that compare fresh runs with the committed golden hashes, which hold no hashes for
+          # torch-bin's build (its platform class is `...-libtorch2.11.0-build-<hash>`).
           tests = cargoCheck "tests" ''
             export FASHION_MNIST_DIR=${data} THREE_FACTORS_TEST_DATA=${data}
             cargo test --offline --lib --test run --test repro --test check --test experiments -- \
-              --skip artifact_params_reload_in_an_independent_reader
+              --skip artifact_params_reload_in_an_independent_reader \
+              --skip check_fails_with_exit_1_on_tampering_band_and_hash_changes \
+              --skip bless_shows_the_diff_and_is_the_only_writer \
+              --skip smoke_grid_reproduces_across_processes_and_passes_the_golden_gate \
+              --skip plan_lines_are_self_contained_commands
           '';
           fmt = cargoCheck "fmt" "cargo fmt --all -- --check";
           clippy = cargoCheck "clippy" "cargo clippy --all-targets --offline -- -D warnings";

@@ -140,6 +140,18 @@ const BROKEN: &[Broken] = &[
         says: &["FAIL packages", "LIBTORCH=.venv/libtorch points into .venv"],
     },
     Broken {
+        case: "libtorch-from-the-source-torch",
+        edits: &[(
+            "LIBTORCH = libtorchFor pkgs;",
+            "LIBTORCH = \"${pkgs.python3Packages.torch}/${pkgs.python3.sitePackages}/torch\";",
+        )],
+        torch_bin: None,
+        says: &[
+            "FAIL packages",
+            "expected the torch folder of the torch-bin 2.11 among its buildInputs",
+        ],
+    },
+    Broken {
         case: "libtorch-through-python",
         edits: &[(
             "LIBTORCH_CXX11_ABI = \"1\";",
@@ -285,7 +297,11 @@ fn structural_check_leaves_ignored_build_outputs_out_of_the_store() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok   apps"), "{out}");
 
+    // A large file that is not ignored but not added is invisible to a `git+file:` flake too.
     std::fs::write(repo.join("not-ignored.bin"), &big).unwrap();
+    let (code, out) = nix_check(&repo);
+    assert_eq!(code, 0, "{out}");
+    git(&repo, &["add", "not-ignored.bin"]);
     let (code, out) = nix_check(&repo);
     assert_eq!(code, 2, "{out}");
     assert!(

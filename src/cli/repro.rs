@@ -227,7 +227,12 @@ fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
 }
 
 fn list(layout: &Layout, a: &ReproArgs) -> Result<ExitCode> {
-    let history = a.history.clone().unwrap_or_else(|| layout.bench_history());
+    // The history `bench` records into here when there is one, else the shipped one.
+    let history = a.history.clone().unwrap_or_else(|| {
+        Some(Layout::working_bench_history())
+            .filter(|h| h.is_file())
+            .unwrap_or_else(|| layout.bench_history())
+    });
     let entries = repro::catalog(layout, &history)?;
     if entries.is_empty() {
         bail!(

@@ -34,15 +34,15 @@ pub fn show_config() -> String {
 }
 
 /// The SHA-256 of the "Build settings" line of the pinned torch 2.11.0 wheel's `show_config()`
-/// (ci/requirements/cpu.txt; the same build on every Python version and on PyPI's and PyTorch's
-/// own indexes, which is what nixpkgs' torch-bin repackages).
+/// (ci/requirements/cpu.txt, the CUDA 13.0 build; measured on this project's venv).
 const WHEEL_BUILD_SETTINGS_SHA256: &str =
     "8d7644386cba1f25118d15ff32499aee6cab70d999af94c9b421f7c4c8698dd0";
 
 /// Which libtorch build this process runs: `None` for the pinned torch 2.11.0 wheel (the build
 /// every golden hash so far was made with), else `build-<first 12 hex digits of the SHA-256 of
-/// its build settings>` (e.g. nixpkgs' torch-bin, a CUDA 12.8 wheel, or a source build). Two builds of one version
-/// (compiler, flags, BLAS) need not round alike, so hashes are only compared within one build.
+/// its build settings>` (e.g. nixpkgs' torch-bin, a CUDA 12.8 wheel, or a source build). Two
+/// builds of one version (compiler, flags, BLAS) need not round alike, so hashes are only
+/// compared within one build.
 /// Only the "Build settings" line is used: the rest of `show_config()` also describes the
 /// running machine (CPU capability, CUDA runtime when a GPU is present).
 pub fn libtorch_build() -> Option<String> {

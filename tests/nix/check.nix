@@ -39,6 +39,7 @@ let
   # the build's copy of the source, or the user's working directory).
   envIsHermetic = what: d: eachAttr (envOf d) (k: v:
     need (!(matches ".*\\.venv.*" v)) "${what}: ${k}=${v} points into .venv"
+    && need (!(matches ".*'.*" v)) "${what}: ${k}=${v} holds a single quote (the app wrappers quote values with it)"
     && need (!(matches "[A-Za-z0-9_.-]+/.*" v)) "${what}: ${k}=${v} is a relative path");
 
   # A derivation that runs cargo: libtorch and CMake from the store, every checkout path of
@@ -50,8 +51,9 @@ let
         "${what}: .cargo/config.toml's [env] ${k} names a path in the checkout and ${what} does not override it with a store path")
       && need (matches "${storeHash}-cmake-[^/]*/bin/cmake" (env.CMAKE or null))
         "${what}: CMAKE is ${env.CMAKE or "unset"}, expected a store path to nixpkgs' cmake"
-      && need (matches "${storeHash}-python3[.0-9]*-torch-2\\.11\\.[^/]*/lib/python3[.0-9]*/site-packages/torch" (env.LIBTORCH or null))
-        "${what}: LIBTORCH is ${env.LIBTORCH or "unset"}, expected the torch folder of torch-bin 2.11 in the store"
+      && need (matches "${storeHash}-python3[.0-9]*-torch-2\\.11\\.[^/]*/lib/python3[.0-9]*/site-packages/torch" (env.LIBTORCH or null)
+          && builtins.substring 0 (builtins.stringLength "${torchOf what d}/") env.LIBTORCH == "${torchOf what d}/")
+        "${what}: LIBTORCH is ${env.LIBTORCH or "unset"}, expected the torch folder of the torch-bin 2.11 among its buildInputs"
       && need (!(env ? LIBTORCH_USE_PYTORCH))
         "${what}: LIBTORCH_USE_PYTORCH makes torch-sys ignore LIBTORCH and run the first python3 (python with VIRTUAL_ENV) on PATH"
       && need (!(env ? PYTHON_SYS_EXECUTABLE)) "${what}: PYTHON_SYS_EXECUTABLE is not read by torch-sys 0.24";
@@ -59,8 +61,14 @@ let
   # torch-bin is the one libtorch: 2.11.x, never the source build, and with CUDA for the cuda
   # package (nixpkgs' aarch64-linux torch-bin is a CPU-only wheel).
   torchOf = what: d:
-    let t = builtins.filter (x: matches ".*-torch-.*" (x.name or "")) (d.stub.args.buildInputs or [ ]);
-    in if t == [ ] then builtins.throw "${what}: no torch among buildInputs" else builtins.head t;
+    let
+      a = d.stub.args;
+      # Inputs, and for shells the packages of the Python environment among `packages`.
+      inputs = (a.buildInputs or [ ]) ++ (a.packages or [ ])
+        ++ builtins.concatLists (map (x: x.stub.args.packages or [ ]) (a.packages or [ ]));
+      t = builtins.filter (x: matches ".*-torch-.*" (x.name or "")) inputs;
+    in
+    if t == [ ] then builtins.throw "${what}: no torch among its inputs" else builtins.head t;
   torchIsBin = what: cuda: d:
     let t = torchOf what d;
     in need (t ? wheel) "${what}: links ${t.name}, not torch-bin (a source build takes hours and rounds differently)"
@@ -102,7 +110,8 @@ in
         "${what}: THREE_FACTORS_SHARE is ${env.THREE_FACTORS_SHARE or "unset"}, expected the package's share folder (golden files, experiments and the peer script from any folder)"
       && need (matches "${storePath}/bin/python3" (env.THREE_FACTORS_PYTHON or null))
         "${what}: THREE_FACTORS_PYTHON is ${env.THREE_FACTORS_PYTHON or "unset"}, expected the flake's Python (peers from any folder)"
-      && eachAttr env (k: v: need (matches "(.*\n)?export ${k}='${v}'\n.*" text) "${what}: the wrapper does not export ${k}")
+      && eachAttr env (k: v: need (!(matches ".*'.*" v)) "${what}: ${k}=${v} holds a single quote, which the wrapper uses to quote it"
+        && need (matches "(.*\n)?export ${k}='${v}'\n.*" text) "${what}: the wrapper does not export ${k}")
       && instantiates what wrapper));
 
   devShells = flake: eachAttr flake.devShells (s: set:
