@@ -115,21 +115,12 @@ impl LineRecord {
 
 /// Whether `path` is a line file.
 pub fn is_line(path: &Path) -> bool {
-    h5::open(path)
-        .and_then(|f| h5::read_attr_str(path, &f, "format"))
-        .is_ok_and(|f| f == LINE_FORMAT)
+    h5::has_format(path, LINE_FORMAT)
 }
 
 /// Reads a line file and recomputes its content hash.
 pub fn read_line(path: &Path) -> Result<LineRecord> {
-    let f = h5::open(path)?;
-    let format = h5::read_attr_str(path, &f, "format")?;
-    if format != LINE_FORMAT {
-        return Err(Error::NotAnArtifact {
-            path: path.to_path_buf(),
-            reason: format!("format is '{format}', expected '{LINE_FORMAT}'"),
-        });
-    }
+    let f = h5::open_format(path, LINE_FORMAT)?;
     let attr = |k: &str| h5::read_attr_str(path, &f, k);
     let seed_text = attr("seed")?;
     let meta = LineMeta {

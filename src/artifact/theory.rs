@@ -131,20 +131,11 @@ impl TheoryFile {
 
 /// Whether `path` is a theory file.
 pub fn is_theory(path: &Path) -> bool {
-    h5::open(path)
-        .and_then(|f| h5::read_attr_str(path, &f, "format"))
-        .is_ok_and(|f| f == THEORY_FORMAT)
+    h5::has_format(path, THEORY_FORMAT)
 }
 
 pub fn read_theory(path: &Path) -> Result<TheoryFile> {
-    let f = h5::open(path)?;
-    let format = h5::read_attr_str(path, &f, "format")?;
-    if format != THEORY_FORMAT {
-        return Err(Error::NotAnArtifact {
-            path: path.to_path_buf(),
-            reason: format!("format is '{format}', expected '{THEORY_FORMAT}'"),
-        });
-    }
+    let f = h5::open_format(path, THEORY_FORMAT)?;
     let toml_text = h5::read_attr_str(path, &f, "config_toml")?;
     let config: TheoryConfig = toml::from_str(&toml_text).map_err(|e| Error::Toml {
         path: path.to_path_buf(),

@@ -707,9 +707,7 @@ pub fn grid_hash(path: &Path) -> Result<String> {
 
 /// Whether `path` is an experiment's table file (rather than a run artifact).
 fn is_grid_table(path: &Path) -> bool {
-    h5::open(path)
-        .and_then(|f| h5::read_attr_str(path, &f, "format"))
-        .is_ok_and(|f| f == GRID_FORMAT)
+    h5::has_format(path, GRID_FORMAT)
 }
 
 /// What `check` was pointed at: run artifacts, table files, and whether a folder was given (a

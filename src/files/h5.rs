@@ -205,6 +205,27 @@ pub fn content_hash(
     Ok(super::hex(&h.finalize()))
 }
 
+/// Whether `path` is an HDF5 file whose root attribute `format` is `format`.
+pub fn has_format(path: &Path, format: &str) -> bool {
+    open(path)
+        .and_then(|f| read_attr_str(path, &f, "format"))
+        .is_ok_and(|f| f == format)
+}
+
+/// Opens an existing file read-only whose root attribute `format` must be `expected`; another
+/// format is [`Error::NotAnArtifact`] naming both.
+pub fn open_format(path: &Path, expected: &str) -> Result<hdf5::File> {
+    let f = open(path)?;
+    let format = read_attr_str(path, &f, "format")?;
+    if format != expected {
+        return Err(Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: format!("format is '{format}', expected '{expected}'"),
+        });
+    }
+    Ok(f)
+}
+
 /// Opens an existing file read-only, mapping "not HDF5 / truncated" to a clear error.
 pub fn open(path: &Path) -> Result<hdf5::File> {
     if !path.exists() {
