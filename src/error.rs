@@ -7,11 +7,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // ---- data ------------------------------------------------------------------------------
-    #[error("{path}: cannot read: {source}")]
+    /// A failed read, or (`op` = "write") a failed write. The cause is in the message rather
+    /// than a `source`, so a chain printed with `{:#}` does not repeat it.
+    #[error("{path}: cannot {op}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        op: &'static str,
+        cause: std::io::Error,
     },
     #[error("{path}: truncated ({what})")]
     Truncated { path: PathBuf, what: String },
@@ -104,10 +106,21 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// A failed read (or an I/O failure that is neither clearly a read nor a write).
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            op: "read",
+            cause,
+        }
+    }
+
+    /// A failed write (creating, writing, renaming or removing a file or folder).
+    pub fn write(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op: "write",
+            cause,
         }
     }
 

@@ -3,7 +3,8 @@
 //! atomically, carrying a canonical content hash that any reader can recompute.
 //!
 //! Layout (all names stable; h5py and pandas read it directly):
-//! - root attributes: `format`, `content_sha256`, `config_toml`, `provenance.*`
+//! - root attributes: `format`, `content_sha256`, `config_toml`, `provenance.*` (the hash covers
+//!   `config_toml` and `provenance.platform_class`)
 //! - `/curves/{epoch,minibatch_loss,minibatch_acc,train_loss,train_acc,val_loss,val_acc,lr,
 //!   batch_size,wall_time_s}` (`minibatch_*`: the epoch's running averages in train mode;
 //!   `train_*`/`val_*`: the model at the epoch's end on the whole subset, eval mode)
@@ -41,16 +42,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Version 2: whole-training-set curves and final metrics, `stop_reason`/`steps`, the
-/// batch-mode curvature group and per-tensor norms.
-pub const FORMAT: &str = "three-factors-run/2";
+/// batch-mode curvature group and per-tensor norms. Version 3: the platform class is inside the
+/// content hash (it decides which golden hashes a run is compared with).
+pub const FORMAT: &str = "three-factors-run/3";
 /// The `format` of an experiment's table file (`<experiment>.h5`, written by `report`).
 pub const GRID_FORMAT: &str = "three-factors-grid/1";
 /// Datasets left out of the content hash: wall-clock times differ on every run.
 pub const HASH_EXCLUDE: [&str; 1] = ["/curves/wall_time_s"];
-/// Root attributes inside the content hash: the resolved config is part of what a run *is*.
-pub const HASH_ATTRS: [&str; 1] = ["config_toml"];
+/// Root attributes inside the content hash: the resolved config is part of what a run *is*, and
+/// the platform class decides how `check` judges it (which golden hashes apply), so neither can
+/// be edited without the hash showing it.
+pub const HASH_ATTRS: [&str; 2] = ["config_toml", "provenance.platform_class"];
 
-/// Where and how a run was produced. Stored as `provenance.<key>` root attributes; not hashed.
+/// Where and how a run was produced. Stored as `provenance.<key>` root attributes; only
+/// `platform_class` is hashed (see [`HASH_ATTRS`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provenance(pub Vec<(String, String)>);
 

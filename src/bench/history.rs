@@ -1,7 +1,7 @@
 //! The benchmark history: one HDF5 file, one group per fingerprint (`/<id>`, its fields as
 //! attributes), one subgroup per run (`/<id>/run-0001`, time and commit as attributes) holding
 //! `kernel` (names), `work`, `median_s`, `mad_s`, `iterations`, `reps` and the concatenated
-//! `times_s`. Appends copy the file, add the run and rename, so a crash never loses history.
+//! `times_s`. Appends edit an in-memory copy and replace the file atomically, so a crash never loses history.
 use super::{Fingerprint, Measurement};
 use crate::error::{Error, Result};
 use crate::files::h5;
@@ -28,18 +28,14 @@ impl Run {
 
 /// Appends a run; returns its key `<fingerprint id>/run-NNNN`.
 pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> Result<String> {
-    crate::files::update_with(path, |t, existed| {
-        let file = if existed {
-            hdf5::File::open_rw(t).map_err(|e| Error::NotAnArtifact {
+    h5::update_atomic(path, |file, t, existed| {
+        if existed && h5::read_attr_str(t, file, "format").is_ok() {
+            return Err(Error::NotAnArtifact {
                 path: path.to_path_buf(),
-                reason: format!("not a readable benchmark history: {e}"),
-            })?
-        } else {
-            hdf5::File::with_options()
-                .with_fcpl(|p| p.obj_track_times(false))
-                .create(t)
-                .map_err(Error::hdf5(t, "/"))?
-        };
+                reason: "an HDF5 file of another kind (it has a `format`), not a benchmark history"
+                    .into(),
+            });
+        }
         let id = fp.id();
         let g = match file.group(&id) {
             Ok(g) => g,
@@ -67,7 +63,6 @@ pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> 
         h5::vector(t, &r, "reps", &ints(|m| m.times_s.len() as i64))?;
         let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.iter().copied()).collect();
         h5::vector(t, &r, "times_s", &times)?;
-        file.flush().map_err(Error::hdf5(t, "/"))?;
         Ok(format!("{id}/{run_id}"))
     })
 }
@@ -152,10 +147,33 @@ pub fn read(path: &Path) -> Result<Vec<Run>> {
             let iters: Vec<i64> = h5::read_vec(path, &r, "iterations")?;
             let reps: Vec<i64> = h5::read_vec(path, &r, "reps")?;
             let times: Vec<f64> = h5::read_vec(path, &r, "times_s")?;
-            let mut off = 0;
+            let at = format!("{id}/{run_id}");
+            let bad = |reason: String| Error::NotAnArtifact {
+                path: path.to_path_buf(),
+                reason: format!("benchmark history {at}: {reason}"),
+            };
+            if [work.len(), iters.len(), reps.len()] != [names.len(); 3] {
+                return Err(bad(format!(
+                    "{} kernels but {} work, {} iterations, {} reps",
+                    names.len(),
+                    work.len(),
+                    iters.len(),
+                    reps.len()
+                )));
+            }
+            let mut off = 0usize;
             let mut measurements = Vec::new();
             for i in 0..names.len() {
-                let n = reps[i] as usize;
+                let n = usize::try_from(reps[i])
+                    .ok()
+                    .filter(|n| off + n <= times.len())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "reps[{i}] = {} does not fit the {} times in times_s",
+                            reps[i],
+                            times.len()
+                        ))
+                    })?;
                 measurements.push(Measurement {
                     kernel: names[i].as_str().to_string(),
                     work: work[i],

@@ -5,7 +5,7 @@ use super::idx::{self, Payload};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -373,7 +373,7 @@ fn record(spec: FileSpec, path: PathBuf, source: Source, payload: &Payload) -> F
 pub fn download(lookup: &Lookup, spec: FileSpec) -> Result<(PathBuf, Payload)> {
     let url = format!("{}/{}.gz", lookup.mirror.trim_end_matches('/'), spec.name);
     let dest = lookup.cache.join(format!("{}.gz", spec.name));
-    std::fs::create_dir_all(&lookup.cache).map_err(|e| Error::io(&lookup.cache, e))?;
+    std::fs::create_dir_all(&lookup.cache).map_err(|e| Error::write(&lookup.cache, e))?;
     let fail = |reason: String| Error::Download {
         url: url.clone(),
         reason,
@@ -385,11 +385,6 @@ pub fn download(lookup: &Lookup, spec: FileSpec) -> Result<(PathBuf, Payload)> {
     let expected_len: Option<u64> = response
         .header("Content-Length")
         .and_then(|v| v.parse().ok());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", spec.name))
-        .suffix(".part")
-        .tempfile_in(&lookup.cache)
-        .map_err(|e| Error::io(&lookup.cache, e))?;
     let mut body = Vec::new();
     response
         .into_reader()
@@ -401,20 +396,18 @@ pub fn download(lookup: &Lookup, spec: FileSpec) -> Result<(PathBuf, Payload)> {
             return Err(fail(format!("got {} of {n} bytes", body.len())));
         }
     }
-    tmp.write_all(&body).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
     // Verify from the temporary file, but report errors against the URL and final name.
-    let payload = verify(spec, tmp.path()).map_err(|e| match e {
-        Error::Truncated { what, .. } => fail(format!("truncated download ({what})")),
-        Error::HashMismatch { expected, got, .. } => Error::HashMismatch {
-            path: PathBuf::from(&url),
-            expected,
-            got,
-        },
-        other => other,
+    let payload = crate::files::write_with(&dest, false, |tmp| {
+        std::fs::write(tmp, &body).map_err(|e| Error::write(&dest, e))?;
+        verify(spec, tmp).map_err(|e| match e {
+            Error::Truncated { what, .. } => fail(format!("truncated download ({what})")),
+            Error::HashMismatch { expected, got, .. } => Error::HashMismatch {
+                path: PathBuf::from(&url),
+                expected,
+                got,
+            },
+            other => other,
+        })
     })?;
-    crate::files::persist(tmp, &dest)?;
     Ok((dest, payload))
 }

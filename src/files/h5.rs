@@ -93,21 +93,87 @@ pub fn read_vec<T: H5Type>(path: &Path, g: &Group, name: &str) -> Result<Vec<T>>
         ))
 }
 
-/// Creates `dest` atomically: `fill` writes into a fresh HDF5 file under a temporary name in the
-/// same folder, which is renamed over `dest` only when `fill` succeeded. A crash or error never
-/// leaves a partial file under the final name.
+/// Creates `dest` atomically: `fill` builds the file in memory (HDF5's core driver, no backing
+/// store; `fill` is given `dest` to name in its errors), and the finished image is written through
+/// [`crate::files::write`]. HDF5 itself never writes to the disk, so a full disk or a failed
+/// write is an ordinary I/O error (HDF5 crashes when its own flush fails), and no temporary file
+/// survives an error.
 pub fn create_atomic<T>(
     dest: &Path,
     fill: impl FnOnce(&hdf5::File, &Path) -> Result<T>,
 ) -> Result<T> {
-    super::write_with(dest, false, |tmp| {
-        let file = hdf5::File::with_options()
+    let file = hdf5::File::with_options()
+        .with_fapl(|p| p.core_filebacked(false))
+        .with_fcpl(|p| p.obj_track_times(false))
+        .create(memory_name(dest))
+        .map_err(Error::hdf5(dest, "/"))?;
+    let out = fill(&file, dest)?;
+    super::write(dest, &image(&file, dest)?)?;
+    Ok(out)
+}
+
+/// Changes the HDF5 file `dest` atomically: `fill` edits an in-memory copy of it (a new empty
+/// file when `dest` does not exist; told which), and the result replaces `dest` only when `fill`
+/// succeeded. The old file is intact after any error or crash.
+pub fn update_atomic<T>(
+    dest: &Path,
+    fill: impl FnOnce(&hdf5::File, &Path, bool) -> Result<T>,
+) -> Result<T> {
+    let existed = dest.exists();
+    let file = if existed {
+        hdf5::File::with_options()
+            .with_fapl(|p| p.core_filebacked(false))
+            .open_rw(dest)
+            .map_err(|e| Error::NotAnArtifact {
+                path: dest.to_path_buf(),
+                reason: format!("not a readable HDF5 file (truncated or corrupt?): {e}"),
+            })?
+    } else {
+        hdf5::File::with_options()
+            .with_fapl(|p| p.core_filebacked(false))
             .with_fcpl(|p| p.obj_track_times(false))
-            .create(tmp)
-            .map_err(Error::hdf5(tmp, "/"))?;
-        let out = fill(&file, tmp)?;
-        file.flush().map_err(Error::hdf5(tmp, "/"))?;
-        Ok(out)
+            .create(memory_name(dest))
+            .map_err(Error::hdf5(dest, "/"))?
+    };
+    let out = fill(&file, dest, existed)?;
+    let bytes = image(&file, dest)?;
+    drop(file);
+    super::write(dest, &bytes)?;
+    Ok(out)
+}
+
+/// A name for an in-memory file that no file on disk has and no other in-memory file shares
+/// (HDF5 treats two open files of one name as the same file).
+fn memory_name(dest: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = dest.as_os_str().to_owned();
+    name.push(format!(".in-memory-{}-{n}", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// The bytes of an in-memory HDF5 file, flushed: exactly what would be on disk.
+fn image(file: &hdf5::File, dest: &Path) -> Result<Vec<u8>> {
+    use hdf5_sys::h5f::H5Fget_file_image;
+    file.flush().map_err(Error::hdf5(dest, "/"))?;
+    let failed = || Error::Hdf5 {
+        path: dest.to_path_buf(),
+        object: "/".into(),
+        message: "HDF5 could not produce the file image".into(),
+    };
+    hdf5::sync::sync(|| {
+        // SAFETY: `file` is an open file id for the whole call; the first call only asks for the
+        // size, the second writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe { H5Fget_file_image(file.id(), std::ptr::null_mut(), 0) };
+        let Ok(len) = usize::try_from(n) else {
+            return Err(failed());
+        };
+        let mut buf = vec![0u8; len];
+        let m = unsafe { H5Fget_file_image(file.id(), buf.as_mut_ptr().cast(), buf.len()) };
+        if usize::try_from(m) != Ok(len) {
+            return Err(failed());
+        }
+        Ok(buf)
     })
 }
 

@@ -31,9 +31,9 @@ pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(tmp.path(), e))?;
+            .map_err(|e| Error::write(tmp.path(), e))?;
     }
-    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    tmp.persist(dest).map_err(|e| Error::write(dest, e.error))?;
     Ok(())
 }
 
@@ -42,7 +42,7 @@ pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
 /// and never ending in `.h5`, so folder scans for artifacts do not pick it up.
 fn temp_for(dest: &Path, keep_extension: bool) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(dest);
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let suffix = match dest.extension().and_then(|e| e.to_str()) {
         Some(ext) if keep_extension => format!(".partial.{ext}"),
@@ -52,7 +52,7 @@ fn temp_for(dest: &Path, keep_extension: bool) -> Result<tempfile::NamedTempFile
         .prefix(&format!(".{name}."))
         .suffix(&suffix)
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| Error::write(dir, e))
 }
 
 /// Writes `dest` atomically through `fill`, which writes the file at the temporary path it is
@@ -71,20 +71,7 @@ pub fn write_with<T>(
 /// Writes `contents` to `dest` atomically.
 pub fn write(dest: &Path, contents: &[u8]) -> Result<()> {
     write_with(dest, false, |tmp| {
-        std::fs::write(tmp, contents).map_err(|e| Error::io(tmp, e))
-    })
-}
-
-/// Changes `dest` atomically: a copy of it (when it exists) is made under a temporary name, `fill`
-/// edits the copy (told whether it existed), and the copy replaces `dest` only when `fill`
-/// succeeded. A crash mid-way leaves the old file intact.
-pub fn update_with<T>(dest: &Path, fill: impl FnOnce(&Path, bool) -> Result<T>) -> Result<T> {
-    let existed = dest.exists();
-    write_with(dest, false, |tmp| {
-        if existed {
-            std::fs::copy(dest, tmp).map_err(|e| Error::io(dest, e))?;
-        }
-        fill(tmp, existed)
+        std::fs::write(tmp, contents).map_err(|e| Error::write(dest, e))
     })
 }
 
@@ -109,12 +96,6 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         write(&dest, b"whole").unwrap();
-        update_with(&dest, |tmp, existed| {
-            assert!(existed);
-            assert_eq!(std::fs::read(tmp).unwrap(), b"whole");
-            Err::<(), _>(Error::Invalid("boom".into()))
-        })
-        .unwrap_err();
         assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

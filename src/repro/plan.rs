@@ -77,7 +77,7 @@ impl ReproPlan {
     /// The same plan with every path absolute (for tasks that run elsewhere, in another working
     /// directory). Creates the output folder.
     pub fn absolute(mut self) -> Result<ReproPlan> {
-        std::fs::create_dir_all(&self.out).map_err(|e| Error::io(&self.out, e))?;
+        std::fs::create_dir_all(&self.out).map_err(|e| Error::write(&self.out, e))?;
         self.out = files::absolute(&self.out)?;
         self.experiment.source = files::absolute(&self.experiment.source)?;
         self.data_dir = self.data_dir.as_deref().map(files::absolute).transpose()?;

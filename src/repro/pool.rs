@@ -29,7 +29,7 @@ pub fn run_local(
     mut on: impl FnMut(PoolEvent),
 ) -> Result<Vec<String>> {
     let logs = plan.out.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
+    std::fs::create_dir_all(&logs).map_err(|e| Error::write(&logs, e))?;
     let mut queue: VecDeque<&GridPoint> = todo.iter().collect();
     let mut running: Vec<(String, Child, PathBuf)> = Vec::new();
     let mut failed = Vec::new();
@@ -39,7 +39,7 @@ pub fn run_local(
         while running.len() < jobs.max(1) {
             let Some(p) = queue.pop_front() else { break };
             let log = logs.join(format!("{}.log", p.name()));
-            let file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
+            let file = std::fs::File::create(&log).map_err(|e| Error::write(&log, e))?;
             let err = file.try_clone().map_err(|e| Error::io(&log, e))?;
             let mut cmd = Command::new(&plan.program);
             if !plan.devices.is_empty() {
