@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            cli::output::emit(true, format_args!("error: {e:#}\n"));
             ExitCode::from(2)
         }
     }

@@ -55,6 +55,33 @@ pub struct Band {
 }
 
 impl Band {
+    /// Whether the band can be judged: a finite expected value and exactly one width, each a
+    /// finite number (abs, rel ≥ 0; ratio ≥ 1). A metric that is not measured has no band.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !self.expected.is_finite() {
+            return Err(format!(
+                "expected = {}: must be a finite number (a metric that is not measured has no band)",
+                self.expected
+            ));
+        }
+        let widths = [("abs", self.abs, 0.0), ("rel", self.rel, 0.0), ("ratio", self.ratio, 1.0)];
+        let given: Vec<_> = widths.iter().filter(|w| w.1.is_some()).collect();
+        if given.len() != 1 {
+            return Err(format!(
+                "needs exactly one width (abs, rel or ratio), has {}",
+                given.len()
+            ));
+        }
+        for (name, w, min) in widths {
+            if let Some(w) = w {
+                if !(w.is_finite() && w >= min) {
+                    return Err(format!("{name} = {w}: must be a finite number ≥ {min}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn holds(&self, got: f64) -> bool {
         let d = (got - self.expected).abs();
         got.is_finite() == self.expected.is_finite()
@@ -271,12 +298,79 @@ impl Golden {
         }
     }
 
+    /// Reads and validates a golden file: a file that cannot be judged by (a malformed band, an
+    /// unknown metric, an impossible claim, a hash that is not SHA-256) is an error naming the
+    /// entry, never a verdict.
     pub fn load(path: &Path) -> Result<Golden> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Toml {
+        let g: Golden = toml::from_str(&text).map_err(|e| Error::Toml {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })
+        })?;
+        g.validate().map_err(|reason| Error::Golden {
+            path: path.to_path_buf(),
+            reason: format!("invalid golden file: {reason}"),
+        })?;
+        Ok(g)
+    }
+
+    /// The checks of [`Golden::load`].
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let w = &self.widths;
+        if !(w.accuracy_abs.is_finite() && w.accuracy_abs >= 0.0) {
+            return Err(format!(
+                "widths.accuracy_abs = {}: must be a finite number ≥ 0",
+                w.accuracy_abs
+            ));
+        }
+        if !(w.curvature_ratio.is_finite() && w.curvature_ratio >= 1.0) {
+            return Err(format!(
+                "widths.curvature_ratio = {}: must be a finite number ≥ 1",
+                w.curvature_ratio
+            ));
+        }
+        for (class, h) in &self.hashes {
+            for (key, hash) in h {
+                let hex = hash.len() == 64
+                    && hash.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+                if !hex {
+                    return Err(format!(
+                        "hashes.\"{class}\".\"{key}\" = '{hash}': not a SHA-256 (64 lower-case hex digits)"
+                    ));
+                }
+            }
+        }
+        for (run, bands) in &self.bands {
+            for (metric, band) in bands {
+                let at = format!("bands.\"{run}\".{metric}");
+                Metric::named(metric).map_err(|e| format!("{at}: {e}"))?;
+                band.validate().map_err(|e| format!("{at}: {e}"))?;
+            }
+        }
+        for (list, claims) in [
+            ("science", &self.science),
+            ("negative_science", &self.negative_science),
+        ] {
+            for (metric, claim) in claims {
+                let at = format!("{list}.{metric}");
+                Metric::named(metric).map_err(|e| format!("{at}: {e}"))?;
+                claim.validate(&at)?;
+            }
+        }
+        for (list, tests) in [("tests", &self.tests), ("negative", &self.negative)] {
+            for t in tests {
+                t.validate(list)?;
+            }
+        }
+        if let Some(m) = self.min_train_acc {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(format!("min_train_acc = {m}: must be an accuracy in [0, 1]"));
+            }
+        }
+        if let Some(t) = &self.theory {
+            t.validate().map_err(|e| format!("theory: {e}"))?;
+        }
+        Ok(())
     }
 
     pub fn to_toml(&self) -> String {
@@ -358,6 +452,9 @@ impl Golden {
                 let row = Row::from_summary(s, None, &[]);
                 let bands = BANDED
                     .iter()
+                    // A metric the run did not measure gets no band (`check` fails if it
+                    // starts to be measured).
+                    .filter(|&&(m, _)| m.of(&row).is_finite())
                     .map(|&(m, absolute)| {
                         let (abs, ratio) = if absolute {
                             (Some(self.widths.accuracy_abs), None)
@@ -448,6 +545,19 @@ impl Golden {
                 });
                 continue;
             };
+            for (m, _) in BANDED {
+                let got = m.of(&row);
+                if got.is_finite() && !bands.contains_key(m.as_str()) {
+                    r.findings.push(Finding {
+                        subject: name.clone(),
+                        quantity: m.as_str().into(),
+                        expected: "not measured".into(),
+                        got: format!("{got:.6}"),
+                        band: "-".into(),
+                        ok: false,
+                    });
+                }
+            }
             for (metric, band) in bands {
                 let got = Metric::parse(metric)
                     .map(|m| m.of(&row))

@@ -96,10 +96,10 @@ pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
             if runs.is_empty() {
                 bail!("{}: no runs recorded", history.display());
             }
-            print!("{}", render::report(&runs));
+            out!("{}", render::report(&runs));
             let plot = plot.unwrap_or_else(|| history.with_file_name("report.png"));
             render::report_plot(&runs, &plot)?;
-            println!("wrote {}", plot.display());
+            outln!("wrote {}", plot.display());
             Ok(ExitCode::SUCCESS)
         }
         None => run(a, numerics),
@@ -138,14 +138,14 @@ fn run(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
         }),
     };
     let fp = Fingerprint::collect(a.device.device(), threads, numerics);
-    eprintln!(
+    errln!(
         "bench on {} [{}], protocol: {rounds} round(s) of {} warm-up + {} timed reps",
         fp.label(),
         fp.id(),
         plan.protocol.warmup,
         plan.protocol.reps
     );
-    let ms = bench::run_rounds(&plan, |round, k| eprintln!("  [{round}/{rounds}] {k}"))?;
+    let ms = bench::run_rounds(&plan, |round, k| errln!("  [{round}/{rounds}] {k}"))?;
     if ms.is_empty() {
         bail!(
             "--only '{}' matches no kernel of this suite (ids look like sgd_step/w512/s25, \
@@ -153,20 +153,20 @@ fn run(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
             a.only.as_deref().unwrap_or_default()
         );
     }
-    print!("{}", render::measurements(&ms));
+    out!("{}", render::measurements(&ms));
     if a.peers {
-        println!(
+        outln!(
             "\nSide by side (same process tree, {threads} threads, libtorch {}):",
             fp.get("libtorch_version")
         );
-        print!("{}", render::ratios(&bench::ratios(&ms, &plan.suite)));
+        out!("{}", render::ratios(&bench::ratios(&ms, &plan.suite)));
     }
     let path = a
         .history
         .clone()
         .unwrap_or_else(Layout::working_bench_history);
     let key = history::append(&path, &fp, &three_factors::platform::now(), &ms)?;
-    println!("recorded {key} in {}", path.display());
+    outln!("recorded {key} in {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -180,7 +180,7 @@ fn compare(
     let (current, base) = history::select(&runs, run.as_deref(), baseline.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let verdicts = bench::compare(base, current, threshold);
-    print!(
+    out!(
         "{}",
         render::comparison(current, base, threshold, &verdicts)
     );

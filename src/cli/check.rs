@@ -34,14 +34,14 @@ pub struct BlessArgs {
 
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
     let (golden, report) = check::check_paths(&a.paths, a.golden, &Layout::discover())?;
-    println!("golden: {}", golden.display());
-    print!("{}", report.render());
+    outln!("golden: {}", golden.display());
+    out!("{}", report.render());
     let failed = report.findings.iter().filter(|f| !f.ok).count();
     if failed == 0 {
-        println!("PASS: {} checks", report.findings.len());
+        outln!("PASS: {} checks", report.findings.len());
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("FAIL: {failed} of {} checks", report.findings.len());
+        outln!("FAIL: {failed} of {} checks", report.findings.len());
         Ok(ExitCode::from(1))
     }
 }
@@ -57,15 +57,15 @@ pub fn bless(a: BlessArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| layout.golden(&exp.name, &a.profile));
     let b = check::bless(&exp, &a.profile, &from, &path)?;
     if b.diff.is_empty() {
-        println!("{}: unchanged", path.display());
+        outln!("{}: unchanged", path.display());
     } else {
-        println!(
+        outln!(
             "--- {}\n+++ blessed from {}\n{}",
             path.display(),
             from.display(),
             b.diff
         );
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

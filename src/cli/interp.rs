@@ -89,7 +89,7 @@ pub fn interpolate(a: InterpolateArgs, numerics: Numerics) -> Result<ExitCode> {
         eb.summary.config.run_name()
     );
     write_line(&stem, &line, &meta, &title)?;
-    print!("{}", render_line(&line, &meta));
-    println!("wrote {0}.h5, {0}.csv, {0}.png, {0}.svg", stem.display());
+    out!("{}", render_line(&line, &meta));
+    outln!("wrote {0}.h5, {0}.csv, {0}.png, {0}.svg", stem.display());
     Ok(ExitCode::SUCCESS)
 }

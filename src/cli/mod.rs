@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[macro_use]
+pub mod output;
 mod bench;
 mod check;
 mod interp;
@@ -188,7 +190,9 @@ pub struct RunArgs {
     /// Output folder (the artifact is <out>/<name>.h5) or a path ending in .h5.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
-    /// Artifact name (default: the run's name, lr<η>_bs<S>_seed<seed>).
+    /// Artifact name, a plain file name without `/` (default: the run's name,
+    /// lr<η>_bs<S>_seed<seed>, plus every field given on the command line that changed the
+    /// config, e.g. lr0.1_bs32_width32_seed0).
     #[arg(long)]
     pub name: Option<String>,
     /// Folder holding the dataset's four files (searched first).
@@ -240,14 +244,14 @@ fn data_verify(dataset: DatasetName, data_dir: Option<PathBuf>) -> Result<ExitCo
     let lookup = Lookup::from_env(dataset, data_dir.as_deref());
     match Dataset::load(&lookup) {
         Ok(ds) => {
-            print!("{}", ds.render_files());
+            out!("{}", ds.render_files());
             Ok(ExitCode::SUCCESS)
         }
         Err(
             e @ (three_factors::Error::HashMismatch { .. }
             | three_factors::Error::CountMismatch { .. }),
         ) => {
-            eprintln!("mismatch: {e}");
+            errln!("mismatch: {e}");
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e).with_context(|| format!("loading {}", dataset.title())),

@@ -26,7 +26,7 @@ pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
     let mut data = None;
     let mut measured = Vec::new();
     for (k, f) in files.iter().enumerate() {
-        eprintln!("measuring C of {} ({}/{})", f.display(), k + 1, files.len());
+        errln!("measuring C of {} ({}/{})", f.display(), k + 1, files.len());
         measured.push(measure(
             f,
             a.probes,
@@ -40,16 +40,16 @@ pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
     for m in NOISE_COLUMNS {
         table += &format!(" {:>22}", m.as_str());
     }
-    println!("{table}");
+    outln!("{table}");
     for s in &measured {
         let r = Row::from_summary(s, None, &[]);
         let mut line = format!("{:<32} {:>10.3e}", r.name, r.eta_over_s);
         for m in NOISE_COLUMNS {
             line += &format!(" {:>22.4}", m.of(&r));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     three_factors::files::write(&a.out, csv(&measured).as_bytes())?;
-    println!("wrote {}", a.out.display());
+    outln!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }

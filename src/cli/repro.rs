@@ -110,7 +110,7 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
 
     if a.plan {
         for p in &plan.points {
-            println!("{}", plan.command_line("three-factors", p));
+            outln!("{}", plan.command_line("three-factors", p));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -156,21 +156,21 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
 /// Says what is done and what will run; returns the points to run.
 fn announce(plan: &ReproPlan, how: &str) -> Vec<three_factors::config::GridPoint> {
     let p = pending(plan);
-    eprint!("{}", p.render(plan, how));
+    super::output::emit(true, format_args!("{}", p.render(plan, how)));
     p.todo
 }
 
 fn collect(plan: &ReproPlan) -> Result<ExitCode> {
     let c = repro::collect(plan, |name| match name.strip_prefix("theory/") {
-        Some(part) => eprintln!("simulating {part}"),
-        None => eprintln!("interpolating {name}"),
+        Some(part) => errln!("simulating {part}"),
+        None => errln!("interpolating {name}"),
     })?;
-    print!(
+    out!(
         "{}",
         c.render(&plan.experiment.name, &plan.experiment.analysis.x)
     );
     if !c.theory_holds {
-        eprintln!("theory bands failed (FAIL lines above)");
+        errln!("theory bands failed (FAIL lines above)");
     }
     Ok(if c.complete() && c.theory_holds {
         ExitCode::SUCCESS
@@ -192,18 +192,18 @@ fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
     };
     let s = slurm::prepare(&plan, &todo, &res);
     if a.dry_run {
-        print!("{}", s.script);
+        out!("{}", s.script);
         return Ok(ExitCode::SUCCESS);
     }
     let job = slurm::submit_prepared(&s)?;
     let indices: Vec<String> = s.indices.iter().map(usize::to_string).collect();
-    println!(
+    outln!(
         "submitted job {job} (array {}) from {}",
         indices.join(","),
         s.path.display()
     );
     if !a.wait {
-        println!(
+        outln!(
             "follow with: squeue -j {job}; then: three-factors repro {} --profile {} --collect {}",
             plan.experiment.name,
             plan.profile,
@@ -216,7 +216,7 @@ fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let failed = slurm::failed_tasks(&plan, &todo, &job);
     for f in &failed {
-        println!("{f}");
+        outln!("{f}");
     }
     let code = collect(&plan)?;
     Ok(if failed.is_empty() {
@@ -241,7 +241,7 @@ fn list(layout: &Layout, a: &ReproArgs) -> Result<ExitCode> {
         );
     }
     for e in &entries {
-        println!("{}", e.render());
+        outln!("{}", e.render());
     }
     let broken = entries.iter().any(|e| e.experiment.is_err());
     Ok(if broken {

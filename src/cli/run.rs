@@ -14,8 +14,9 @@ use three_factors::repro::{self, RunEvent, RunRequest};
 use three_factors::Error;
 
 /// Resolves `run`'s arguments into one validated config: built-in defaults, or `--config`, or
-/// a profile's base (or one of its points); then every flag given on the command line.
-pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
+/// a profile's base (or one of its points); then every flag given on the command line. Also
+/// returns the fields those flags changed.
+pub fn resolve(a: &RunArgs) -> Result<(RunConfig, Vec<String>)> {
     let experiment = || {
         let path = a
             .experiment
@@ -23,7 +24,7 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
             .unwrap_or_else(|| Layout::discover().experiment("fig3"));
         Experiment::load(&path)
     };
-    let mut c = if let Some(path) = &a.config {
+    let base = if let Some(path) = &a.config {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         RunConfig::from_toml(&text, path)?
@@ -34,6 +35,7 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
     } else {
         RunConfig::adhoc()
     };
+    let mut c = base.clone();
     macro_rules! set {
         ($field:expr, $v:expr) => {
             if let Some(v) = $v.clone() {
@@ -87,11 +89,46 @@ pub fn resolve(a: &RunArgs) -> Result<RunConfig> {
             .map_err(|e: String| Error::config("--hvp", "curvature.hvp", e))?;
     }
     c.validate("command line")?;
-    Ok(c)
+    let changed = base.differing_fields(&c);
+    Ok((c, changed))
+}
+
+/// The artifact's file name without `.h5`: `--name` (a plain file name), else the run's name
+/// with every field the command line changed besides η, S and the seed, so that two runs that
+/// differ only in, say, `--width` never share a file.
+fn artifact_name(a: &RunArgs, c: &RunConfig, changed: &[String]) -> Result<String> {
+    if let Some(n) = &a.name {
+        let plain = std::path::Path::new(n)
+            .file_name()
+            .is_some_and(|f| f == n.as_str())
+            && !n.starts_with('.')
+            && !n.contains(['/', '\\']);
+        if !plain {
+            bail!(
+                "--name '{n}': must be a plain file name (no '/', not starting with '.'); the artifact goes into --out"
+            );
+        }
+        return Ok(n.strip_suffix(".h5").unwrap_or(n).to_string());
+    }
+    let shown = ["sgd.lr", "sgd.batch_size", "seed"];
+    let extra: Vec<String> = changed
+        .iter()
+        .filter(|f| !shown.contains(&f.as_str()))
+        .cloned()
+        .collect();
+    Ok(if extra.is_empty() {
+        c.run_name()
+    } else if c.point.is_empty() {
+        three_factors::config::named_by(c, &extra)
+    } else {
+        // A profile point with overrides: its name, then the overridden fields.
+        format!("{}{}", c.point, three_factors::config::name_parts(c, &extra))
+    })
 }
 
 pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
-    let config = resolve(&a)?;
+    let (config, changed) = resolve(&a)?;
+    let name = artifact_name(&a, &config, &changed)?;
     if !(a.checkpoint_secs >= 0.0 && a.checkpoint_secs.is_finite()) {
         bail!(
             "--checkpoint-secs: {} is not a number of seconds ≥ 0",
@@ -99,7 +136,7 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
         );
     }
     let req = RunRequest {
-        dest: repro::artifact_path(&a.out, a.name.as_deref(), &config),
+        dest: repro::artifact_path(&a.out, Some(&name), &config),
         caps: numerics.caps(),
         checkpoint_every: Duration::from_secs_f64(a.checkpoint_secs),
         lookup: Lookup::from_env(config.data.dataset, a.data_dir.as_deref()),
@@ -126,11 +163,11 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
         RunEvent::Resumed {
             checkpoint,
             epochs_done,
-        } => eprintln!(
+        } => errln!(
             "resuming from {} after epoch {epochs_done}",
             checkpoint.display()
         ),
-        RunEvent::CheckpointIgnored { checkpoint, why } => eprintln!(
+        RunEvent::CheckpointIgnored { checkpoint, why } => errln!(
             "warning: {}: {why}; training from scratch",
             checkpoint.display()
         ),
@@ -144,13 +181,13 @@ pub fn run(a: RunArgs, numerics: Numerics) -> Result<ExitCode> {
                 last(&c.val_acc)
             ));
         }
-        RunEvent::Warning(w) => eprintln!("warning: {w}"),
+        RunEvent::Warning(w) => errln!("warning: {w}"),
     })
     .with_context(|| format!("running {}", req.dest.display()))?;
     bar.finish_and_clear();
-    print!("{}", summary.render());
-    println!("content_sha256  {}", summary.stored_hash);
-    println!("wrote           {}", req.dest.display());
+    out!("{}", summary.render());
+    outln!("content_sha256  {}", summary.stored_hash);
+    outln!("wrote           {}", req.dest.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,19 +195,19 @@ pub fn inspect(files: &[PathBuf]) -> Result<ExitCode> {
     let mut mismatch = false;
     for (i, path) in files.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
         let s = artifact::read_summary(path)?;
-        println!("file            {}", path.display());
+        outln!("file            {}", path.display());
         for (k, v) in &s.provenance.0 {
-            println!("{:<15} {v}", k);
+            outln!("{:<15} {v}", k);
         }
-        print!("{}", s.render());
+        out!("{}", s.render());
         if s.hash_ok() {
-            println!("content_sha256  {} (verified)", s.stored_hash);
+            outln!("content_sha256  {} (verified)", s.stored_hash);
         } else {
             mismatch = true;
-            println!(
+            outln!(
                 "content_sha256  MISMATCH: stored {}, content {}",
                 s.stored_hash, s.recomputed_hash
             );

@@ -183,6 +183,41 @@ pub enum Test {
 }
 
 impl Test {
+    /// Whether the test can be judged: signs ±1, p-value bounds in (0, 1], finite non-negative
+    /// breakdown thresholds, a valid interpolation line. `field` names it in the message.
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        let field = format!("{field}.{}", self.name());
+        match self {
+            Test::Compare(_) => Ok(()),
+            Test::Contrast(c) => {
+                check_sign(&field, c.sign)?;
+                check_p(&field, c.max_p)
+            }
+            Test::Breakdown(b) => {
+                for (k, v) in [("k_sd", b.k_sd), ("floor", b.floor)] {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(format!("{field}.{k}: must be a number ≥ 0, got {v}"));
+                    }
+                }
+                Ok(())
+            }
+            Test::Basin(i) => i
+                .line_spec()
+                .validate()
+                .map_err(|e| format!("{field}: {e}")),
+        }
+    }
+
+    /// The `[analysis]` table it comes from and its name.
+    pub fn kind_and_name(&self) -> (&'static str, &str) {
+        match self {
+            Test::Compare(c) => ("compare", &c.name),
+            Test::Contrast(c) => ("contrast", &c.name),
+            Test::Breakdown(b) => ("breakdown", &b.name),
+            Test::Basin(i) => ("interpolate", &i.name),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Test::Compare(c) => &c.name,
@@ -280,7 +315,39 @@ pub struct Claim {
     pub max_p: Option<f64>,
 }
 
+/// A p-value bound: in (0, 1].
+fn check_p(field: &str, p: Option<f64>) -> Result<(), String> {
+    match p {
+        Some(p) if !(p > 0.0 && p <= 1.0) => {
+            Err(format!("{field}.max_p: must be a p-value in (0, 1], got {p}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A claimed sign: 1 or -1.
+fn check_sign(field: &str, sign: i8) -> Result<(), String> {
+    if sign == 1 || sign == -1 {
+        Ok(())
+    } else {
+        Err(format!("{field}.sign: must be 1 or -1, got {sign}"))
+    }
+}
+
 impl Claim {
+    /// Whether the claim can be judged at all: a sign of ±1, a magnitude in [0, 1] (a rank
+    /// correlation's range) and a p-value bound in (0, 1]. `field` names it in the message.
+    pub fn validate(&self, field: &str) -> Result<(), String> {
+        check_sign(field, self.sign)?;
+        if !(0.0..=1.0).contains(&self.min_abs) {
+            return Err(format!(
+                "{field}.min_abs: must be a correlation magnitude in [0, 1], got {}",
+                self.min_abs
+            ));
+        }
+        check_p(field, self.max_p)
+    }
+
     /// Whether a measured ρ and p satisfy the claim.
     pub fn holds(&self, rho: f64, p: f64) -> bool {
         rho.is_finite()

@@ -122,6 +122,33 @@ fn same_value(a: &Value, b: &Value) -> bool {
 
 /// A value as it appears in a point name: numbers in Rust's shortest form, text with anything
 /// but `[A-Za-z0-9.-]` replaced by `-`.
+/// A run's name that shows `fields` besides η, S and the seed:
+/// `lr0.1_bs32<name_parts>_seed0`.
+pub fn named_by(c: &RunConfig, fields: &[String]) -> String {
+    format!(
+        "lr{}_bs{}{}_seed{}",
+        c.sgd.lr,
+        c.sgd.batch_size,
+        name_parts(c, fields),
+        c.seed
+    )
+}
+
+/// `fields` of `c` as they appear in a name: `_<last key><value>` each (a text value alone,
+/// without its key), e.g. `_width32_epochs2`.
+pub fn name_parts(c: &RunConfig, fields: &[String]) -> String {
+    let mut name = String::new();
+    for f in fields {
+        let Some(v) = c.field(f) else { continue };
+        let last = f.rsplit('.').next().unwrap_or(f);
+        match v {
+            Value::String(_) => name += &format!("_{}", name_part(&v)),
+            _ => name += &format!("_{last}{}", name_part(&v)),
+        }
+    }
+    name
+}
+
 fn name_part(v: &Value) -> String {
     let raw = match v {
         Value::String(s) => s.clone(),
@@ -418,12 +445,27 @@ impl Experiment {
                     }
                 }
             }
-            for c in &e.analysis.contrast {
-                if c.sign != 1 && c.sign != -1 {
+            for t in e.analysis.tests() {
+                let (kind, _) = t.kind_and_name();
+                t.validate(&format!("analysis.{kind}"))
+                    .map_err(|why| Error::config(&origin, "analysis", why))?;
+            }
+            let at = format!("profiles.{name}");
+            for (list, claims) in [("claims", &p.claims), ("negative_claims", &p.negative_claims)] {
+                for (metric, claim) in claims {
+                    crate::metrics::Metric::named(metric)
+                        .map_err(|why| Error::config(&origin, format!("{at}.{list}"), why))?;
+                    claim
+                        .validate(&format!("{list}.{metric}"))
+                        .map_err(|why| Error::config(&origin, &at, why))?;
+                }
+            }
+            if let Some(m) = p.min_train_acc {
+                if !(0.0..=1.0).contains(&m) {
                     return Err(Error::config(
                         &origin,
-                        format!("analysis.contrast.{}.sign", c.name),
-                        format!("must be 1 or -1, got {}", c.sign),
+                        format!("profiles.{name}.min_train_acc"),
+                        format!("must be an accuracy in [0, 1], got {m}"),
                     ));
                 }
             }
@@ -507,16 +549,7 @@ impl Experiment {
             }
             c.validate(&at)?;
             if !varied.is_empty() {
-                let mut name = format!("lr{}_bs{}", c.sgd.lr, c.sgd.batch_size);
-                for f in &varied {
-                    let v = c.field(f).expect("a field that was set");
-                    let last = f.rsplit('.').next().unwrap_or(f);
-                    match v {
-                        Value::String(_) => name += &format!("_{}", name_part(&v)),
-                        _ => name += &format!("_{last}{}", name_part(&v)),
-                    }
-                }
-                c.point = format!("{name}_seed{}", c.seed);
+                c.point = named_by(&c, &varied);
             }
             if let Some(twin) = out.iter().find(|q| q.name() == c.run_name()) {
                 return Err(Error::config(

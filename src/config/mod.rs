@@ -8,7 +8,7 @@ pub use analysis::{
     Analysis, BasinClaim, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure,
     FigureKind, GroupTable, Interpolation, Test,
 };
-pub use experiment::{Axis, Experiment, GridPoint, Override, Profile};
+pub use experiment::{name_parts, named_by, Axis, Experiment, GridPoint, Override, Profile};
 pub use theory::{
     FiniteSumConfig, GibbsConfig, QuadraticConfig, Sampler, SpectrumConfig, Step, TheoryBands,
     TheoryConfig,
@@ -318,6 +318,13 @@ fn is_zero_f64(x: &f64) -> bool {
     *x == 0.0
 }
 
+/// The widest hidden layer a config may ask for (see `validate`).
+pub const MAX_WIDTH: usize = 8192;
+/// The most intra-op threads a config may ask for.
+pub const MAX_THREADS: usize = 1024;
+/// The most power iterations, and the most probes of a stochastic estimator.
+pub const MAX_ITERATIONS: usize = 100_000;
+pub const MAX_PROBES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -496,6 +503,41 @@ impl RunConfig {
         Some(v)
     }
 
+    /// Dotted paths of the fields whose values differ between `self` and `other` (a field only
+    /// one of them stores counts as differing), in sorted order.
+    pub fn differing_fields(&self, other: &RunConfig) -> Vec<String> {
+        fn leaves(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+            match v.as_table() {
+                Some(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        leaves(&key, v, out);
+                    }
+                }
+                None => out.push((prefix.to_string(), v.clone())),
+            }
+        }
+        let flat = |c: &RunConfig| {
+            let mut out = Vec::new();
+            leaves("", &toml::Value::try_from(c).expect("RunConfig serialises"), &mut out);
+            out
+        };
+        let (a, b) = (flat(self), flat(other));
+        let mut keys: Vec<String> = a
+            .iter()
+            .filter(|(k, v)| !b.iter().any(|(k2, v2)| k2 == k && v2 == v))
+            .chain(b.iter().filter(|(k, v)| !a.iter().any(|(k2, v2)| k2 == k && v2 == v)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// This config with the fields at dotted paths set to new values; a path that names no field,
     /// or a value of the wrong type, is an error naming the field. Not validated.
     pub fn with_fields(&self, fields: &[(String, toml::Value)], origin: &str) -> Result<RunConfig> {
@@ -580,10 +622,10 @@ impl RunConfig {
                 format!("must be in [0, 1), got {}", s.momentum),
             );
         }
-        if s.weight_decay < 0.0 {
+        if !(s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
             return bad(
                 "sgd.weight_decay",
-                format!("must be ≥ 0, got {}", s.weight_decay),
+                format!("must be a number ≥ 0, got {}", s.weight_decay),
             );
         }
         if s.cycle_epochs < 2 {
@@ -671,8 +713,18 @@ impl RunConfig {
                 ),
             );
         }
-        if self.width == 0 {
-            return bad("width", "must be ≥ 1".into());
+        if self.width == 0 || self.width > MAX_WIDTH {
+            return bad(
+                "width",
+                format!(
+                    "must be in 1..={MAX_WIDTH}, got {} (a width of {MAX_WIDTH} is already \
+                     {:.1e} parameters, {:.1} GB per float32 copy, and training and curvature \
+                     hold several copies)",
+                    self.width,
+                    crate::model::MlpShape::fashion(MAX_WIDTH).num_params() as f64,
+                    crate::model::MlpShape::fashion(MAX_WIDTH).num_params() as f64 * 4e-9
+                ),
+            );
         }
         if self.split.val == 0 || self.split.test == 0 {
             return bad("split", "val and test must be ≥ 1".into());
@@ -745,23 +797,57 @@ impl RunConfig {
                 "the subset check measures eval mode; set curvature.bn_mode to \"eval\" or \"both\"".into(),
             );
         }
-        if c.power_tol.is_nan() || c.power_tol <= 0.0 || c.power_max_iters == 0 {
+        if !(c.power_tol.is_finite() && c.power_tol > 0.0) {
             return bad(
                 "curvature.power_tol",
-                "tolerance must be > 0 and max iterations ≥ 1".into(),
+                format!("tolerance must be a number > 0, got {}", c.power_tol),
             );
         }
-        if c.frobenius_probes < 2 || c.trace_probes < 2 {
+        if !(1..=MAX_ITERATIONS).contains(&c.power_max_iters) {
             return bad(
-                "curvature",
-                "frobenius_probes and trace_probes must be ≥ 2 (for a standard error)".into(),
+                "curvature.power_max_iters",
+                format!(
+                    "must be in 1..={MAX_ITERATIONS} (each is a Hessian-vector product), got {}",
+                    c.power_max_iters
+                ),
             );
         }
-        if c.fd_eps.is_nan() || c.fd_eps <= 0.0 {
-            return bad("curvature.fd_eps", format!("must be > 0, got {}", c.fd_eps));
+        for (field, n) in [
+            ("curvature.frobenius_probes", c.frobenius_probes),
+            ("curvature.trace_probes", c.trace_probes),
+        ] {
+            if !(2..=MAX_PROBES).contains(&n) {
+                return bad(
+                    field,
+                    format!(
+                        "must be in 2..={MAX_PROBES} (a standard error needs two; each is a \
+                         Hessian-vector product), got {n}"
+                    ),
+                );
+            }
         }
-        if self.threads == 0 {
-            return bad("threads", "must be ≥ 1".into());
+        if !(c.fd_eps.is_finite() && c.fd_eps > 0.0) {
+            return bad("curvature.fd_eps", format!("must be a number > 0, got {}", c.fd_eps));
+        }
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return bad(
+                "threads",
+                format!(
+                    "must be in 1..={MAX_THREADS}, got {} (each is an OS thread libtorch starts \
+                     up front; more than the machine's cores only slows it down)",
+                    self.threads
+                ),
+            );
+        }
+        if self.seed > i64::MAX as u64 {
+            return bad(
+                "seed",
+                format!(
+                    "must be at most {} (TOML and HDF5 store it as a signed 64-bit integer), got {}",
+                    i64::MAX,
+                    self.seed
+                ),
+            );
         }
         Ok(())
     }

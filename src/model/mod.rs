@@ -28,6 +28,12 @@ impl MlpShape {
             hidden: 3,
         }
     }
+
+    /// Trainable parameters (weights, biases, BatchNorm scales and shifts), D.
+    pub fn num_params(&self) -> usize {
+        let (i, w, c, h) = (self.input, self.width, self.classes, self.hidden);
+        (i * w + w) + (h - 1) * (w * w + w) + h * 2 * w + (w * c + c)
+    }
 }
 
 /// How BatchNorm normalises: with the batch's statistics, updating the running averages
@@ -271,6 +277,7 @@ mod tests {
         assert_eq!(names.last(), Some(&"bn3.running_var"));
         // 784·16+16 + 3·(16·16+16 − 272 + 272)… written out: l1 12560, bn 32 each, l2/l3 272, l4 170.
         assert_eq!(m.num_params(), 12560 + 32 + 272 + 32 + 272 + 32 + 170);
+        assert_eq!(MlpShape::fashion(16).num_params(), m.num_params() as usize);
     }
 
     #[test]

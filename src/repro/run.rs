@@ -232,11 +232,67 @@ fn resumable(
     }
 }
 
+/// Whether the run may write `dest`: it does not exist, or it is an artifact of this same run
+/// (an older version's run artifact, or one of the same config or of the same grid point of the
+/// same experiment profile), which a re-run replaces. Anything else there (a folder, a file that is not an artifact, another
+/// run's artifact) is the user's and is an error before any training.
+pub fn may_replace(dest: &Path, cfg: &RunConfig) -> Result<()> {
+    let refuse = |what: String| {
+        Err(Error::Invalid(format!(
+            "{}: {what}; refusing to overwrite it (choose another --out or --name, or move it away)",
+            dest.display()
+        )))
+    };
+    if dest.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{}: is a folder; --out names a folder to write <name>.h5 into, or a file ending in .h5",
+            dest.display()
+        )));
+    }
+    if !dest.exists() {
+        return Ok(());
+    }
+    let Ok(f) = crate::files::h5::open(dest) else {
+        return refuse("exists and is not an HDF5 file".into());
+    };
+    let attr = |name: &str| crate::files::h5::read_attr_str(dest, &f, name).ok();
+    let format = attr("format").unwrap_or_default();
+    if !format.starts_with("three-factors-run/") {
+        return refuse("exists and is not a three-factors run artifact".into());
+    }
+    if format != artifact::FORMAT {
+        // An older version's artifact; `repro` re-runs such points.
+        return Ok(());
+    }
+    let theirs = attr("config_toml").and_then(|t| RunConfig::from_toml(&t, dest).ok());
+    match theirs {
+        // The same config, or the same point of the same experiment profile (whose config
+        // may have been edited since).
+        Some(t)
+            if t == *cfg
+                || !t.point.is_empty()
+                    && (&t.experiment, &t.profile, &t.point)
+                        == (&cfg.experiment, &cfg.profile, &cfg.point) =>
+        {
+            Ok(())
+        }
+        Some(t) => refuse(format!(
+            "holds a run of another config ({}/{} {}; differs in {})",
+            t.experiment,
+            t.profile,
+            t.run_name(),
+            t.differing_fields(cfg).join(", ")
+        )),
+        None => refuse("is a run artifact without a readable config".into()),
+    }
+}
+
 /// Runs `req` to its artifact: checks the destination is writable before anything else, loads
 /// the data, resumes from the run's checkpoint where it may, checkpoints while training, writes
 /// the artifact atomically and removes the checkpoint. Returns the artifact's summary.
 pub fn execute(req: &RunRequest, mut on: impl FnMut(RunEvent)) -> Result<ArtifactSummary> {
     let cfg = &req.config;
+    may_replace(&req.dest, cfg)?;
     let dir = crate::files::parent_dir(&req.dest);
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::Invalid(format!(
