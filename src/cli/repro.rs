@@ -97,6 +97,15 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
         );
     }
     let program = std::env::current_exe().context("locating the three-factors binary")?;
+    if let Some(dir) = &a.collect {
+        if !dir.is_dir() {
+            bail!(
+                "--collect {}: {}; it must be a folder of artifacts produced elsewhere",
+                dir.display(),
+                if dir.exists() { "not a folder" } else { "no such folder" }
+            );
+        }
+    }
     let out = a.collect.clone().or(a.out.clone());
     let plan = ReproPlan::new(
         exp,
@@ -117,9 +126,15 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
     if a.slurm {
         return submit(plan.absolute()?, &a);
     }
+    // Held until this process ends: running points and writing the table and figure.
+    let (_lock, removed) = plan.lock()?;
+    if removed > 0 {
+        errln!(
+            "removed {removed} temporary file(s) an interrupted writer left in {}",
+            plan.out.display()
+        );
+    }
     if a.collect.is_none() {
-        std::fs::create_dir_all(&plan.out)
-            .with_context(|| format!("{}: cannot create output folder", plan.out.display()))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let jobs = a.jobs.unwrap_or(cores / plan.threads()).max(1);
         let todo = announce(&plan, &format!("to run, {jobs} at a time"));

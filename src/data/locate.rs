@@ -293,7 +293,8 @@ pub fn verify(spec: FileSpec, path: &Path) -> Result<Payload> {
 
 /// Finds (or downloads) all four files and returns their verified payloads in [`FILES`] order.
 /// A folder that holds a file whose hash does not match is an error, not a reason to look
-/// further: the user's copy is corrupt and they should know.
+/// further: the user's copy is corrupt and they should know. So is a folder the user named
+/// (`--data-dir`, `$FASHION_MNIST_DIR`) that is missing or incomplete.
 pub fn fetch_all(lookup: &Lookup) -> Result<Vec<(FileRecord, Payload)>> {
     let files = lookup.dataset.files();
     for (source, dir) in &lookup.dirs {
@@ -302,6 +303,29 @@ pub fn fetch_all(lookup: &Lookup) -> Result<Vec<(FileRecord, Payload)>> {
             .filter_map(|s| candidate(dir, s.name))
             .collect();
         if found.len() < files.len() {
+            // A folder the user named must hold the data: falling back to another copy (or a
+            // download) would train on something they did not ask for.
+            if matches!(source, Source::DataDir | Source::EnvDir) {
+                let how = match source {
+                    Source::DataDir => "--data-dir".to_string(),
+                    _ => format!("${}", lookup.dataset.dir_var()),
+                };
+                let why = if !dir.is_dir() {
+                    "no such folder".to_string()
+                } else {
+                    let missing: Vec<&str> = files
+                        .iter()
+                        .filter(|s| candidate(dir, s.name).is_none())
+                        .map(|s| s.name)
+                        .collect();
+                    format!("missing {} (.gz or raw)", missing.join(", "))
+                };
+                return Err(Error::Invalid(format!(
+                    "{} ({how}): {why}; it must hold {}'s four files",
+                    dir.display(),
+                    lookup.dataset.title()
+                )));
+            }
             continue;
         }
         return files

@@ -75,6 +75,65 @@ pub fn write(dest: &Path, contents: &[u8]) -> Result<()> {
     })
 }
 
+/// An exclusive advisory lock on a file (`flock`), held until dropped; the kernel releases it
+/// when the process ends, however it ends.
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Takes the lock at `path` (creating the file), or fails at once with [`Error::Invalid`]
+/// naming `what` and the holder's pid when another process holds it.
+pub fn lock(path: &Path, what: &str) -> Result<Lock> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::write(path, e))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        return Err(Error::Invalid(format!(
+            "{}: {what} (pid {}); wait for it to finish or stop it",
+            path.display(),
+            holder.trim()
+        )));
+    }
+    let pid = std::process::id().to_string();
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| file.write_all(pid.as_bytes()))
+        .map_err(|e| Error::write(path, e))?;
+    Ok(Lock { _file: file })
+}
+
+/// Removes the temporary files [`write_with`] leaves in `dir` only when a process is killed
+/// mid-write (`.<name>.<random>.partial[.<ext>]`); returns how many. Call it only while holding
+/// the folder's lock, so that no write is in progress.
+pub fn remove_stale_partials(dir: &Path) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with('.')
+            && (name.ends_with(".partial") || name.contains(".partial."))
+            && e.file_type().is_ok_and(|t| t.is_file());
+        if ours {
+            std::fs::remove_file(e.path()).map_err(|err| Error::write(e.path(), err))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// `p` as an absolute path (relative to the working directory), without touching the disk.
 pub fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| Error::io(p, e))

@@ -70,8 +70,39 @@ impl ReproPlan {
                 format!("'{d}' is not a GPU (expected cuda:N)"),
             ));
         }
+        if let Some(p) = self.points.iter().find(|p| !p.config.device.is_cuda()) {
+            if !devices.is_empty() {
+                return Err(Error::config(
+                    "--devices",
+                    "devices",
+                    format!(
+                        "point {} of profile {} runs on {}; GPUs are for profiles with device = \"cuda\"",
+                        p.name(),
+                        self.profile,
+                        p.config.device
+                    ),
+                ));
+            }
+        }
         self.devices = devices;
         Ok(self)
+    }
+
+    /// Takes the output folder's lock (`<out>/.repro.lock`, creating the folder) for as long as
+    /// the returned value lives, so that two `repro`s never work in one folder at once, then
+    /// removes the temporary files a killed writer left there. Returns the lock and how many
+    /// such files were removed.
+    pub fn lock(&self) -> Result<(files::Lock, usize)> {
+        std::fs::create_dir_all(&self.out).map_err(|e| Error::write(&self.out, e))?;
+        let lock = files::lock(
+            &self.out.join(".repro.lock"),
+            "another three-factors repro is working in this folder",
+        )?;
+        let mut removed = 0;
+        for dir in [self.out.clone(), self.out.join(crate::check::INTERP_DIR)] {
+            removed += files::remove_stale_partials(&dir)?;
+        }
+        Ok((lock, removed))
     }
 
     /// The same plan with every path absolute (for tasks that run elsewhere, in another working

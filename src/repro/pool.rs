@@ -20,8 +20,30 @@ pub enum PoolEvent<'a> {
     },
 }
 
+/// Makes the child get SIGTERM when this process ends, however it ends (a signal, SIGKILL
+/// included, or a panic): an interrupted `repro` leaves no run training on (its checkpoint lets
+/// the next `repro` resume it).
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure calls only async-signal-safe functions
+    // (prctl, getppid, _exit).
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(143);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs `todo` (points of `plan`) locally, `jobs` at a time; returns the names of the points
-/// whose process failed.
+/// whose process failed. The children die with this process.
 pub fn run_local(
     plan: &ReproPlan,
     todo: &[GridPoint],
@@ -48,6 +70,7 @@ pub fn run_local(
                 }
             }
             started += 1;
+            die_with_parent(&mut cmd);
             let child = cmd
                 .args(plan.run_args(p))
                 .stdout(file)
