@@ -64,7 +64,11 @@ impl Band {
                 self.expected
             ));
         }
-        let widths = [("abs", self.abs, 0.0), ("rel", self.rel, 0.0), ("ratio", self.ratio, 1.0)];
+        let widths = [
+            ("abs", self.abs, 0.0),
+            ("rel", self.rel, 0.0),
+            ("ratio", self.ratio, 1.0),
+        ];
         let given: Vec<_> = widths.iter().filter(|w| w.1.is_some()).collect();
         if given.len() != 1 {
             return Err(format!(
@@ -332,7 +336,9 @@ impl Golden {
         for (class, h) in &self.hashes {
             for (key, hash) in h {
                 let hex = hash.len() == 64
-                    && hash.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+                    && hash
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
                 if !hex {
                     return Err(format!(
                         "hashes.\"{class}\".\"{key}\" = '{hash}': not a SHA-256 (64 lower-case hex digits)"
@@ -364,7 +370,9 @@ impl Golden {
         }
         if let Some(m) = self.min_train_acc {
             if !(0.0..=1.0).contains(&m) {
-                return Err(format!("min_train_acc = {m}: must be an accuracy in [0, 1]"));
+                return Err(format!(
+                    "min_train_acc = {m}: must be an accuracy in [0, 1]"
+                ));
             }
         }
         if let Some(t) = &self.theory {

@@ -63,7 +63,7 @@ pub enum BenchAction {
         #[arg(long)]
         baseline: Option<String>,
         /// Relative slowdown that counts, besides 3 combined MADs (TorchBench: 7 %).
-        #[arg(long, default_value_t = 0.07)]
+        #[arg(long, default_value_t = 0.07, value_parser = parse_threshold)]
         threshold: f64,
     },
     /// Table of every fingerprint's latest run, and a PNG plot.
@@ -75,6 +75,18 @@ pub enum BenchAction {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+}
+
+/// A relative slowdown: a finite fraction in [0, 10] (0.07 = 7 %; 10 = eleven times slower).
+fn parse_threshold(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is not a relative slowdown in [0, 10] (0.07 = 7 %)"
+        ))
+    }
 }
 
 pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {

@@ -102,7 +102,11 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
             bail!(
                 "--collect {}: {}; it must be a folder of artifacts produced elsewhere",
                 dir.display(),
-                if dir.exists() { "not a folder" } else { "no such folder" }
+                if dir.exists() {
+                    "not a folder"
+                } else {
+                    "no such folder"
+                }
             );
         }
     }

@@ -122,7 +122,11 @@ fn artifact_name(a: &RunArgs, c: &RunConfig, changed: &[String]) -> Result<Strin
         three_factors::config::named_by(c, &extra)
     } else {
         // A profile point with overrides: its name, then the overridden fields.
-        format!("{}{}", c.point, three_factors::config::name_parts(c, &extra))
+        format!(
+            "{}{}",
+            c.point,
+            three_factors::config::name_parts(c, &extra)
+        )
     })
 }
 
@@ -230,7 +234,10 @@ fn inspect_one(path: &std::path::Path) -> Result<bool> {
     };
     outln!("file            {}", path.display());
     if three_factors::files::h5::has_format(path, artifact::GRID_FORMAT) {
-        outln!("kind            experiment table ({})", artifact::GRID_FORMAT);
+        outln!(
+            "kind            experiment table ({})",
+            artifact::GRID_FORMAT
+        );
         outln!(
             "content_sha256  {} (recomputed; golden files record it)",
             three_factors::check::grid_hash(path)?

@@ -318,9 +318,9 @@ pub struct Claim {
 /// A p-value bound: in (0, 1].
 fn check_p(field: &str, p: Option<f64>) -> Result<(), String> {
     match p {
-        Some(p) if !(p > 0.0 && p <= 1.0) => {
-            Err(format!("{field}.max_p: must be a p-value in (0, 1], got {p}"))
-        }
+        Some(p) if !(p > 0.0 && p <= 1.0) => Err(format!(
+            "{field}.max_p: must be a p-value in (0, 1], got {p}"
+        )),
         _ => Ok(()),
     }
 }

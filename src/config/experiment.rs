@@ -122,6 +122,10 @@ fn same_value(a: &Value, b: &Value) -> bool {
 
 /// A value as it appears in a point name: numbers in Rust's shortest form, text with anything
 /// but `[A-Za-z0-9.-]` replaced by `-`.
+/// The most points one profile may have (a grid's size is the product of its axes', so a few
+/// long lists could otherwise ask for billions).
+pub const MAX_POINTS: usize = 10_000;
+
 /// A run's name that shows `fields` besides η, S and the seed:
 /// `lr0.1_bs32<name_parts>_seed0`.
 pub fn named_by(c: &RunConfig, fields: &[String]) -> String {
@@ -211,6 +215,25 @@ impl Profile {
                 .map(|&s| Value::Integer(s as i64))
                 .collect();
             axes.push(("seed".into(), seeds));
+        }
+        let total = axes
+            .iter()
+            .try_fold(sets.len(), |n, (_, v)| n.checked_mul(v.len()))
+            .filter(|&n| n <= MAX_POINTS);
+        if total.is_none() {
+            return Err(Error::config(
+                origin,
+                "axes",
+                format!(
+                    "the profile has more than {MAX_POINTS} points ({} listed × {} axis values); \
+                     split it into several profiles",
+                    sets.len(),
+                    axes.iter()
+                        .map(|(f, v)| format!("{} {f}", v.len()))
+                        .collect::<Vec<_>>()
+                        .join(" × ")
+                ),
+            ));
         }
         for (field, values) in axes {
             if values.is_empty() {
@@ -451,7 +474,10 @@ impl Experiment {
                     .map_err(|why| Error::config(&origin, "analysis", why))?;
             }
             let at = format!("profiles.{name}");
-            for (list, claims) in [("claims", &p.claims), ("negative_claims", &p.negative_claims)] {
+            for (list, claims) in [
+                ("claims", &p.claims),
+                ("negative_claims", &p.negative_claims),
+            ] {
                 for (metric, claim) in claims {
                     crate::metrics::Metric::named(metric)
                         .map_err(|why| Error::config(&origin, format!("{at}.{list}"), why))?;

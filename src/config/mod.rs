@@ -523,14 +523,21 @@ impl RunConfig {
         }
         let flat = |c: &RunConfig| {
             let mut out = Vec::new();
-            leaves("", &toml::Value::try_from(c).expect("RunConfig serialises"), &mut out);
+            leaves(
+                "",
+                &toml::Value::try_from(c).expect("RunConfig serialises"),
+                &mut out,
+            );
             out
         };
         let (a, b) = (flat(self), flat(other));
         let mut keys: Vec<String> = a
             .iter()
             .filter(|(k, v)| !b.iter().any(|(k2, v2)| k2 == k && v2 == v))
-            .chain(b.iter().filter(|(k, v)| !a.iter().any(|(k2, v2)| k2 == k && v2 == v)))
+            .chain(
+                b.iter()
+                    .filter(|(k, v)| !a.iter().any(|(k2, v2)| k2 == k && v2 == v)),
+            )
             .map(|(k, _)| k.clone())
             .collect();
         keys.sort();
@@ -827,7 +834,10 @@ impl RunConfig {
             }
         }
         if !(c.fd_eps.is_finite() && c.fd_eps > 0.0) {
-            return bad("curvature.fd_eps", format!("must be a number > 0, got {}", c.fd_eps));
+            return bad(
+                "curvature.fd_eps",
+                format!("must be a number > 0, got {}", c.fd_eps),
+            );
         }
         if self.threads == 0 || self.threads > MAX_THREADS {
             return bad(

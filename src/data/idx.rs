@@ -29,12 +29,17 @@ impl std::fmt::Debug for Payload {
     }
 }
 
+/// The largest payload a gzip file may decompress to: the biggest IDX file here is 47 MB (the
+/// training images), so anything beyond this is not one of them (and may be a gzip bomb).
+pub const MAX_PAYLOAD: u64 = 64 << 20;
+
 /// Reads a file, transparently gunzipping it when it starts with the gzip magic.
 pub fn read_payload(path: &Path) -> Result<Payload> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_PAYLOAD + 1)
             .read_to_end(&mut out)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::UnexpectedEof => Error::Truncated {
@@ -46,6 +51,14 @@ pub fn read_payload(path: &Path) -> Result<Payload> {
                     what: format!("corrupt gzip stream: {e}"),
                 },
             })?;
+        if out.len() as u64 > MAX_PAYLOAD {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                what: format!(
+                    "gzip stream decompresses to more than {MAX_PAYLOAD} bytes, more than any IDX file of these datasets"
+                ),
+            });
+        }
         out
     } else {
         raw

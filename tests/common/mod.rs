@@ -113,6 +113,22 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// [`run_in`] with another copy of the binary (e.g. one installed under a prefix).
 pub fn run_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let (mut c, cmd) = command_bin(bin, dir, args, env);
+    let out = c.output().expect("spawn three-factors");
+    Run {
+        cmd,
+        dir: dir.to_path_buf(),
+        out,
+    }
+}
+
+/// The command [`run_in`] runs, not yet started (for tests that signal or pipe it), and its
+/// printable form.
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Command, String) {
+    command_bin(&bin(), dir, args, env)
+}
+
+fn command_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Command, String) {
     let mut c = Command::new(bin);
     c.current_dir(dir).args(args);
     c.env("XDG_CACHE_HOME", dir.join(".cache"));
@@ -143,12 +159,7 @@ pub fn run_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ru
         bin,
         args.join(" ")
     );
-    let out = c.output().expect("spawn three-factors");
-    Run {
-        cmd,
-        dir: dir.to_path_buf(),
-        out,
-    }
+    (c, cmd)
 }
 
 /// Runs `tests/python/<script>` with the project's `.venv` Python (numpy and h5py, made by
