@@ -339,11 +339,12 @@ fn offline_without_a_copy_names_every_place_looked() {
     let tmp = tempfile::tempdir().unwrap();
     let l = Lookup {
         dataset: DatasetName::FashionMnist,
+        // Optional places only: a folder the user named must hold the data (tested below).
         dirs: vec![
-            (Source::EnvDir, tmp.path().join("a")),
-            (Source::Cache, tmp.path().join("b")),
+            (Source::Cache, tmp.path().join("a")),
+            (Source::System, tmp.path().join("b")),
         ],
-        cache: tmp.path().join("b"),
+        cache: tmp.path().join("a"),
         mirror: "http://127.0.0.1:9".into(),
         offline: true,
     };

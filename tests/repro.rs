@@ -165,6 +165,17 @@ fn resume_reruns_only_missing_or_corrupt_points() {
         "{}",
         r.stderr()
     );
+    // The truncated file is not deleted: it is kept beside the fresh artifact.
+    assert!(
+        r.stderr()
+            .contains("kept as o/lr0.1_bs128_seed0.h5.unusable"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        std::fs::read(o.join("lr0.1_bs128_seed0.h5.unusable")).unwrap(),
+        &bytes[..bytes.len() / 3]
+    );
     let after: Vec<_> = keep.iter().map(|p| mtime(p)).collect();
     assert_eq!(before, after, "verified artifacts must not be re-run");
     // A finished grid does no training at all.

@@ -27,6 +27,9 @@ const SMALL: &[&str] = &[
     "--quiet",
 ];
 
+/// The artifact name [`SMALL`] gets: η, S, every other field its flags changed, the seed.
+const SMALL_NAME: &str = "lr0.05_bs32_eval_samples128_epochs2_test256_train512_val256_width16";
+
 fn small(dir: &Path, extra: &[&str]) -> Run {
     let args: Vec<&str> = SMALL.iter().chain(extra).copied().collect();
     run_in(dir, &args, &[])
@@ -108,8 +111,8 @@ fn same_command_in_two_processes_gives_the_same_hash_and_another_seed_does_not()
     }
     assert_eq!(hash_of(&a), hash_of(&b));
     assert_ne!(hash_of(&a), hash_of(&c));
-    assert!(tmp.path().join("a/lr0.05_bs32_seed0.h5").exists());
-    assert!(tmp.path().join("c/lr0.05_bs32_seed1.h5").exists());
+    assert!(tmp.path().join(format!("a/{SMALL_NAME}_seed0.h5")).exists());
+    assert!(tmp.path().join(format!("c/{SMALL_NAME}_seed1.h5")).exists());
 }
 
 #[test]
@@ -124,7 +127,7 @@ fn numerics_caps_take_effect() {
     );
     native.expect(0);
     let inspect = |f: &str| run_in(tmp.path(), &["inspect", f], &[]);
-    let ci = inspect("capped/lr0.05_bs32_seed0.h5");
+    let ci = inspect(&format!("capped/{SMALL_NAME}_seed0.h5"));
     ci.expect(0);
     assert!(
         ci.stdout().contains("cpu_capability  AVX2"),
@@ -139,7 +142,7 @@ fn numerics_caps_take_effect() {
         "{}",
         ci.stdout()
     );
-    let ni = inspect("native/lr0.05_bs32_seed0.h5");
+    let ni = inspect(&format!("native/{SMALL_NAME}_seed0.h5"));
     ni.expect(0);
     // On a processor with AVX-512, ATen's native kernels sum in another order: a different hash
     // proves the cap changed the kernels (on an AVX2-only machine both are AVX2 and equal).

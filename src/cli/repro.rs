@@ -127,10 +127,8 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if a.slurm {
-        return submit(plan.absolute()?, &a);
-    }
-    // Held until this process ends: running points and writing the table and figure.
+    // Held until this process ends: deciding what to run, running or submitting it, and
+    // writing the table and figure.
     let (_lock, removed) = plan.lock()?;
     if removed > 0 {
         errln!(
@@ -138,10 +136,13 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
             plan.out.display()
         );
     }
+    if a.slurm {
+        return submit(plan.absolute()?, &a);
+    }
     if a.collect.is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let jobs = a.jobs.unwrap_or(cores / plan.threads()).max(1);
-        let todo = announce(&plan, &format!("to run, {jobs} at a time"));
+        let todo = announce(&plan, &format!("to run, {jobs} at a time"))?;
         if !todo.is_empty() {
             let bar = bar(todo.len(), "runs");
             let failed = repro::run_local(&plan, &todo, jobs, |e| match e {
@@ -173,10 +174,10 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
 }
 
 /// Says what is done and what will run; returns the points to run.
-fn announce(plan: &ReproPlan, how: &str) -> Vec<three_factors::config::GridPoint> {
-    let p = pending(plan);
+fn announce(plan: &ReproPlan, how: &str) -> Result<Vec<three_factors::config::GridPoint>> {
+    let p = pending(plan)?;
     super::output::emit(true, format_args!("{}", p.render(plan, how)));
-    p.todo
+    Ok(p.todo)
 }
 
 fn collect(plan: &ReproPlan) -> Result<ExitCode> {
@@ -199,7 +200,7 @@ fn collect(plan: &ReproPlan) -> Result<ExitCode> {
 }
 
 fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
-    let todo = announce(&plan, "to submit");
+    let todo = announce(&plan, "to submit")?;
     if todo.is_empty() {
         return collect(&plan);
     }

@@ -3,7 +3,7 @@
 use super::ReproPlan;
 use crate::artifact::{self, ArtifactSummary};
 use crate::config::GridPoint;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use std::path::Path;
 
 #[derive(Debug)]
@@ -67,17 +67,40 @@ impl Pending {
     }
 }
 
-pub fn pending(plan: &ReproPlan) -> Pending {
+/// What `plan`'s output folder still needs. A point's file that its run would refuse to
+/// replace (not an artifact of that point: unreadable, truncated, not HDF5) is renamed to
+/// `<name>.h5.unusable[.N]` rather than deleted, so nothing is lost; call it while holding the
+/// folder's lock.
+pub fn pending(plan: &ReproPlan) -> Result<Pending> {
     let mut out = Pending::default();
     for p in &plan.points {
         match status(&plan.out, p) {
             Status::Done(_) => out.done += 1,
             Status::Missing => out.todo.push(p.clone()),
-            Status::Invalid(why) => {
+            Status::Invalid(mut why) => {
+                let path = plan.out.join(p.file_name());
+                if super::run::may_replace(&path, &p.config).is_err() {
+                    let aside = set_aside(&path)?;
+                    why += &format!("; kept as {}", aside.display());
+                }
                 out.invalid.push((p.name(), why));
                 out.todo.push(p.clone());
             }
         }
     }
-    out
+    Ok(out)
+}
+
+/// Renames `path` to the first free `<path>.unusable`, `<path>.unusable.1`, ...
+fn set_aside(path: &Path) -> Result<std::path::PathBuf> {
+    let base = format!("{}.unusable", path.display());
+    let aside = (0..)
+        .map(|n| match n {
+            0 => std::path::PathBuf::from(&base),
+            n => std::path::PathBuf::from(format!("{base}.{n}")),
+        })
+        .find(|p| !p.exists())
+        .expect("a free name");
+    std::fs::rename(path, &aside).map_err(|e| Error::write(path, e))?;
+    Ok(aside)
 }
