@@ -385,7 +385,8 @@ fn a_broken_golden_file_is_an_error_not_a_verdict() {
     common::smoke(tmp.path(), "o", &[], &[]).expect(0);
     let good = std::fs::read_to_string(repo("golden/fig3/smoke.toml")).unwrap();
     // (how to break it, what the message must name)
-    let cases: [(&dyn Fn(&str) -> String, &str); 6] = [
+    type Break<'a> = &'a dyn Fn(&str) -> String;
+    let cases: [(Break, &str); 6] = [
         (
             &|s| s.replacen("abs = 0.03", "abs = nan", 1),
             "abs = NaN: must be a finite number",

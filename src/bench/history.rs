@@ -40,7 +40,7 @@ pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> 
         let g = match file.group(&id) {
             Ok(g) => g,
             Err(_) => {
-                let g = h5::group(t, &file, &id)?;
+                let g = h5::group(t, file, &id)?;
                 for (k, v) in &fp.fields {
                     h5::attr_str(t, &g, k, v)?;
                 }
