@@ -320,6 +320,8 @@ fn is_zero_f64(x: &f64) -> bool {
 
 /// The widest hidden layer a config may ask for (see `validate`).
 pub const MAX_WIDTH: usize = 8192;
+/// The most epochs a config may ask for.
+pub const MAX_EPOCHS: usize = 100_000;
 /// The most intra-op threads a config may ask for.
 pub const MAX_THREADS: usize = 1024;
 /// The most power iterations, and the most probes of a stochastic estimator.
@@ -612,8 +614,20 @@ impl RunConfig {
                 ),
             );
         }
-        if s.epochs == 0 {
-            return bad("sgd.epochs", "must be ≥ 1".into());
+        if s.epochs == 0 || s.epochs > MAX_EPOCHS {
+            return bad(
+                "sgd.epochs",
+                format!(
+                    "must be in 1..={MAX_EPOCHS} (the paper trains 300), got {}",
+                    s.epochs
+                ),
+            );
+        }
+        if s.decay_every == 0 {
+            return bad(
+                "sgd.decay_every",
+                "must be ≥ 1 (η is multiplied by decay_factor every decay_every epochs)".into(),
+            );
         }
         if let Some(t) = s.target_train_loss {
             if !(t.is_finite() && t > 0.0) {
@@ -884,6 +898,25 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_would_divide_by_zero_hang_or_overflow_are_rejected() {
+        let cases: [(&str, fn(&mut RunConfig)); 5] = [
+            ("sgd.decay_every", |c| c.sgd.decay_every = 0),
+            ("sgd.epochs", |c| c.sgd.epochs = usize::MAX),
+            ("curvature.power_max_iters", |c| {
+                c.curvature.power_max_iters = usize::MAX
+            }),
+            ("curvature.fd_eps", |c| c.curvature.fd_eps = f64::INFINITY),
+            ("seed", |c| c.seed = u64::MAX),
+        ];
+        for (field, break_it) in cases {
+            let mut c = RunConfig::adhoc();
+            break_it(&mut c);
+            let e = c.validate("test").unwrap_err().to_string();
+            assert!(e.contains(&format!("invalid config: {field}:")), "{e}");
+        }
+    }
 
     #[test]
     fn toml_round_trip() {
