@@ -901,7 +901,8 @@ mod tests {
 
     #[test]
     fn values_that_would_divide_by_zero_hang_or_overflow_are_rejected() {
-        let cases: [(&str, fn(&mut RunConfig)); 5] = [
+        type Break = fn(&mut RunConfig);
+        let cases: [(&str, Break); 5] = [
             ("sgd.decay_every", |c| c.sgd.decay_every = 0),
             ("sgd.epochs", |c| c.sgd.epochs = usize::MAX),
             ("curvature.power_max_iters", |c| {
