@@ -158,6 +158,17 @@ fn repro_children_die_with_it_whatever_the_signal() {
             ],
             &[],
         );
+        // A shell may have started this test with SIGINT ignored (as for `cmd &`), which repro
+        // would inherit: give it the default actions, as a terminal's foreground job has.
+        // SAFETY: only signal(), async-signal-safe, between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut repro = c
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -177,7 +188,14 @@ fn repro_children_die_with_it_whatever_the_signal() {
         };
         // SAFETY: signalling a child this test started.
         unsafe { libc::kill(repro.id() as libc::pid_t, sig) };
-        repro.wait().unwrap();
+        let t = Instant::now();
+        while repro.try_wait().unwrap().is_none() {
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = repro.kill();
+                panic!("signal {name}: repro still runs 20 s after it");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let t = Instant::now();
         while kids.iter().any(|&k| alive(k)) {
             assert!(
@@ -194,7 +212,17 @@ fn a_second_repro_on_a_folder_in_use_is_refused_and_stale_temporaries_are_remove
     let tmp = tempfile::tempdir().unwrap();
     let o = tmp.path().join("o");
     std::fs::create_dir_all(&o).unwrap();
-    std::fs::write(o.join(".lr0.02_bs32_seed0.h5.Ab12Cd.partial"), b"half").unwrap();
+    // A temporary file a killed writer left an hour ago, and one a live writer has open now.
+    let stale = o.join(".lr0.02_bs32_seed0.h5.Ab12Cd.partial");
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let live = o.join(".lr0.1_bs32_seed0.h5.Ef34Gh.partial");
+    std::fs::write(&live, b"in flight").unwrap();
     {
         let _held = three_factors::files::lock(&o.join(".repro.lock"), "held by the test").unwrap();
         let r = common::smoke(tmp.path(), "o", &[], &[]);
@@ -215,7 +243,11 @@ fn a_second_repro_on_a_folder_in_use_is_refused_and_stale_temporaries_are_remove
         "{}",
         r.stderr()
     );
-    assert!(!names(&o).iter().any(|n| n.contains(".partial")));
+    assert!(!stale.exists());
+    assert!(
+        live.exists(),
+        "a fresh temporary file may belong to a live writer"
+    );
 }
 
 /// Starts the binary with stdout a pipe whose reading end is already closed; returns the exit
@@ -478,6 +510,30 @@ fn run_never_overwrites_what_is_not_its_own_artifact() {
     );
     // The same run again replaces its own artifact.
     smoke_run(d, &["--out", "o"]).expect(0);
+    // A grid point runs under its own name.
+    let fig5 = repo("experiments/fig5.toml");
+    let point = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--experiment",
+            &fig5,
+            "--profile",
+            "smoke",
+            "--point",
+            "lr0.1_bs8_train256_seed0",
+            "--out",
+            "o5",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        run_in(d, &args, &[])
+    };
+    point(&[]).expect(0);
+    // A point takes no flag that changes its config, so it cannot be changed under its name.
+    let r = point(&["--seed", "3"]);
+    r.expect(2);
+    assert!(r.stderr().contains("cannot be used with"), "{}", r.stderr());
+    assert_eq!(names(&d.join("o5")), ["lr0.1_bs8_train256_seed0.h5"]);
     // Names that would leave --out.
     for n in ["../x", "/tmp/x", "a/b"] {
         error_names(

@@ -129,7 +129,13 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
     }
     // Held until this process ends: deciding what to run, running or submitting it, and
     // writing the table and figure.
-    let (_lock, removed) = plan.lock()?;
+    let (lock, removed) = plan.lock()?;
+    if !lock.held() {
+        errln!(
+            "warning: {}: this file system cannot lock files; nothing stops a second repro here",
+            plan.out.display()
+        );
+    }
     if removed > 0 {
         errln!(
             "removed {removed} temporary file(s) an interrupted writer left in {}",
@@ -142,7 +148,7 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
     if a.collect.is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let jobs = a.jobs.unwrap_or(cores / plan.threads()).max(1);
-        let todo = announce(&plan, &format!("to run, {jobs} at a time"))?;
+        let todo = announce(&plan, &format!("to run, {jobs} at a time"), false)?;
         if !todo.is_empty() {
             let bar = bar(todo.len(), "runs");
             let failed = repro::run_local(&plan, &todo, jobs, |e| match e {
@@ -174,8 +180,13 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
 }
 
 /// Says what is done and what will run; returns the points to run.
-fn announce(plan: &ReproPlan, how: &str) -> Result<Vec<three_factors::config::GridPoint>> {
-    let p = pending(plan)?;
+/// `dry`: change nothing in the folder.
+fn announce(
+    plan: &ReproPlan,
+    how: &str,
+    dry: bool,
+) -> Result<Vec<three_factors::config::GridPoint>> {
+    let p = pending(plan, !dry)?;
     super::output::emit(true, format_args!("{}", p.render(plan, how)));
     Ok(p.todo)
 }
@@ -200,7 +211,7 @@ fn collect(plan: &ReproPlan) -> Result<ExitCode> {
 }
 
 fn submit(plan: ReproPlan, a: &ReproArgs) -> Result<ExitCode> {
-    let todo = announce(&plan, "to submit")?;
+    let todo = announce(&plan, "to submit", a.dry_run)?;
     if todo.is_empty() {
         return collect(&plan);
     }

@@ -93,6 +93,9 @@ pub fn resolve(a: &RunArgs) -> Result<(RunConfig, Vec<String>)> {
     Ok((c, changed))
 }
 
+/// The fields every run name shows.
+const SHOWN: [&str; 3] = ["sgd.lr", "sgd.batch_size", "seed"];
+
 /// The artifact's file name without `.h5`: `--name` (a plain file name), else the run's name
 /// with every field the command line changed besides η, S and the seed, so that two runs that
 /// differ only in, say, `--width` never share a file.
@@ -110,23 +113,16 @@ fn artifact_name(a: &RunArgs, c: &RunConfig, changed: &[String]) -> Result<Strin
         }
         return Ok(n.strip_suffix(".h5").unwrap_or(n).to_string());
     }
-    let shown = ["sgd.lr", "sgd.batch_size", "seed"];
     let extra: Vec<String> = changed
         .iter()
-        .filter(|f| !shown.contains(&f.as_str()))
+        .filter(|f| !SHOWN.contains(&f.as_str()))
         .cloned()
         .collect();
-    Ok(if extra.is_empty() {
+    // A grid point (`--point`, which takes no config flags) keeps its own name.
+    Ok(if extra.is_empty() || !c.point.is_empty() {
         c.run_name()
-    } else if c.point.is_empty() {
-        three_factors::config::named_by(c, &extra)
     } else {
-        // A profile point with overrides: its name, then the overridden fields.
-        format!(
-            "{}{}",
-            c.point,
-            three_factors::config::name_parts(c, &extra)
-        )
+        three_factors::config::named_by(c, &extra)
     })
 }
 

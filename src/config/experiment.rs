@@ -120,8 +120,6 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A value as it appears in a point name: numbers in Rust's shortest form, text with anything
-/// but `[A-Za-z0-9.-]` replaced by `-`.
 /// The most points one profile may have (a grid's size is the product of its axes', so a few
 /// long lists could otherwise ask for billions).
 pub const MAX_POINTS: usize = 10_000;
@@ -140,7 +138,7 @@ pub fn named_by(c: &RunConfig, fields: &[String]) -> String {
 
 /// `fields` of `c` as they appear in a name: `_<last key><value>` each (a text value alone,
 /// without its key), e.g. `_width32_epochs2`.
-pub fn name_parts(c: &RunConfig, fields: &[String]) -> String {
+fn name_parts(c: &RunConfig, fields: &[String]) -> String {
     let mut name = String::new();
     for f in fields {
         let Some(v) = c.field(f) else { continue };
@@ -153,6 +151,8 @@ pub fn name_parts(c: &RunConfig, fields: &[String]) -> String {
     name
 }
 
+/// A value as it appears in a point name: numbers in Rust's shortest form, text with anything
+/// but `[A-Za-z0-9.-]` replaced by `-`.
 fn name_part(v: &Value) -> String {
     let raw = match v {
         Value::String(s) => s.clone(),

@@ -8,7 +8,7 @@ pub use analysis::{
     Analysis, BasinClaim, Breakdown, BreakdownCriterion, Claim, Contrast, CurveCompare, Figure,
     FigureKind, GroupTable, Interpolation, Test,
 };
-pub use experiment::{name_parts, named_by, Axis, Experiment, GridPoint, Override, Profile};
+pub use experiment::{named_by, Axis, Experiment, GridPoint, Override, Profile};
 pub use theory::{
     FiniteSumConfig, GibbsConfig, QuadraticConfig, Sampler, SpectrumConfig, Step, TheoryBands,
     TheoryConfig,
@@ -505,8 +505,8 @@ impl RunConfig {
         Some(v)
     }
 
-    /// Dotted paths of the fields whose values differ between `self` and `other` (a field only
-    /// one of them stores counts as differing), in sorted order.
+    /// Dotted paths of the fields whose values differ between `self` and `other`, in sorted
+    /// order.
     pub fn differing_fields(&self, other: &RunConfig) -> Vec<String> {
         fn leaves(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
             match v.as_table() {
@@ -535,12 +535,10 @@ impl RunConfig {
         let (a, b) = (flat(self), flat(other));
         let mut keys: Vec<String> = a
             .iter()
-            .filter(|(k, v)| !b.iter().any(|(k2, v2)| k2 == k && v2 == v))
-            .chain(
-                b.iter()
-                    .filter(|(k, v)| !a.iter().any(|(k2, v2)| k2 == k && v2 == v)),
-            )
+            .chain(&b)
             .map(|(k, _)| k.clone())
+            // A field one of them leaves out at its default reads as that default.
+            .filter(|k| self.field(k) != other.field(k))
             .collect();
         keys.sort();
         keys.dedup();
@@ -587,6 +585,16 @@ impl RunConfig {
     /// Rejects configurations that cannot run, naming the field; `origin` names the source.
     pub fn validate(&self, origin: &str) -> Result<()> {
         let bad = |field: &str, reason: String| Err(Error::config(origin, field, reason));
+        if self.seed > i64::MAX as u64 {
+            return bad(
+                "seed",
+                format!(
+                    "must be at most {} (TOML and HDF5 store it as a signed 64-bit integer), got {}",
+                    i64::MAX,
+                    self.seed
+                ),
+            );
+        }
         let s = &self.sgd;
         if !(s.lr.is_finite() && s.lr > 0.0) {
             return bad("sgd.lr", format!("learning rate must be > 0, got {}", s.lr));
@@ -601,7 +609,7 @@ impl RunConfig {
             );
         }
         let max_batch = if s.schedule == ScheduleKind::CyclicBatchDiscrete {
-            5 * s.batch_size
+            s.batch_size.saturating_mul(5)
         } else {
             s.batch_size
         };
@@ -623,10 +631,13 @@ impl RunConfig {
                 ),
             );
         }
-        if s.decay_every == 0 {
+        if !(1..=MAX_EPOCHS).contains(&s.decay_every) {
             return bad(
                 "sgd.decay_every",
-                "must be ≥ 1 (η is multiplied by decay_factor every decay_every epochs)".into(),
+                format!(
+                    "must be in 1..={MAX_EPOCHS} (η is multiplied by decay_factor every decay_every epochs), got {}",
+                    s.decay_every
+                ),
             );
         }
         if let Some(t) = s.target_train_loss {
@@ -649,8 +660,11 @@ impl RunConfig {
                 format!("must be a number ≥ 0, got {}", s.weight_decay),
             );
         }
-        if s.cycle_epochs < 2 {
-            return bad("sgd.cycle_epochs", "must be ≥ 2".into());
+        if !(2..=MAX_EPOCHS).contains(&s.cycle_epochs) {
+            return bad(
+                "sgd.cycle_epochs",
+                format!("must be in 2..={MAX_EPOCHS}, got {}", s.cycle_epochs),
+            );
         }
         if !(s.decay_factor.is_finite() && s.decay_factor > 0.0) {
             return bad(
@@ -750,7 +764,7 @@ impl RunConfig {
         if self.split.val == 0 || self.split.test == 0 {
             return bad("split", "val and test must be ≥ 1".into());
         }
-        if self.split.train + self.split.val > crate::data::TRAIN_IMAGES {
+        if self.split.train.saturating_add(self.split.val) > crate::data::TRAIN_IMAGES {
             return bad(
                 "split.train",
                 format!(
@@ -863,14 +877,12 @@ impl RunConfig {
                 ),
             );
         }
-        if self.seed > i64::MAX as u64 {
+        // A net under the checks above (which bound every integer far lower): every value must
+        // be storable in the artifact's TOML, whose integers are signed 64-bit.
+        if let Err(e) = toml::Value::try_from(self) {
             return bad(
-                "seed",
-                format!(
-                    "must be at most {} (TOML and HDF5 store it as a signed 64-bit integer), got {}",
-                    i64::MAX,
-                    self.seed
-                ),
+                "config",
+                format!("a value does not fit TOML's signed 64-bit integers: {e}"),
             );
         }
         Ok(())
@@ -902,7 +914,7 @@ mod tests {
     #[test]
     fn values_that_would_divide_by_zero_hang_or_overflow_are_rejected() {
         type Break = fn(&mut RunConfig);
-        let cases: [(&str, Break); 5] = [
+        let cases: [(&str, Break); 7] = [
             ("sgd.decay_every", |c| c.sgd.decay_every = 0),
             ("sgd.epochs", |c| c.sgd.epochs = usize::MAX),
             ("curvature.power_max_iters", |c| {
@@ -910,6 +922,8 @@ mod tests {
             }),
             ("curvature.fd_eps", |c| c.curvature.fd_eps = f64::INFINITY),
             ("seed", |c| c.seed = u64::MAX),
+            ("sgd.cycle_epochs", |c| c.sgd.cycle_epochs = usize::MAX),
+            ("split.train", |c| c.split.train = usize::MAX),
         ];
         for (field, break_it) in cases {
             let mut c = RunConfig::adhoc();

@@ -37,7 +37,8 @@ pub const MAX_PAYLOAD: u64 = 64 << 20;
 pub fn read_payload(path: &Path) -> Result<Payload> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
+        let mut out =
+            Vec::with_capacity((raw.len().saturating_mul(4)).min(MAX_PAYLOAD as usize + 1));
         flate2::read::GzDecoder::new(&raw[..])
             .take(MAX_PAYLOAD + 1)
             .read_to_end(&mut out)

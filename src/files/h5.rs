@@ -108,7 +108,10 @@ pub fn create_atomic<T>(
         .create(memory_name(dest))
         .map_err(Error::hdf5(dest, "/"))?;
     let out = fill(&file, dest)?;
-    super::write(dest, &image(&file, dest)?)?;
+    let bytes = image(&file, dest)?;
+    // HDF5's copy is freed before the write: only one copy of a large file is held.
+    drop(file);
+    super::write(dest, &bytes)?;
     Ok(out)
 }
 
@@ -120,10 +123,15 @@ pub fn update_atomic<T>(
     fill: impl FnOnce(&hdf5::File, &Path, bool) -> Result<T>,
 ) -> Result<T> {
     let existed = dest.exists();
+    // HDF5 opens (and locks) the file it loads read-write even with no backing store, so it
+    // loads a private scratch copy: readers of `dest` are never locked out, and only its folder
+    // needs to be writable.
+    let scratch = tempfile::NamedTempFile::new().map_err(|e| Error::write(dest, e))?;
     let file = if existed {
+        std::fs::copy(dest, scratch.path()).map_err(|e| Error::io(dest, e))?;
         hdf5::File::with_options()
             .with_fapl(|p| p.core_filebacked(false))
-            .open_rw(dest)
+            .open_rw(scratch.path())
             .map_err(|e| Error::NotAnArtifact {
                 path: dest.to_path_buf(),
                 reason: format!("not a readable HDF5 file (truncated or corrupt?): {e}"),
@@ -138,6 +146,7 @@ pub fn update_atomic<T>(
     let out = fill(&file, dest, existed)?;
     let bytes = image(&file, dest)?;
     drop(file);
+    drop(scratch);
     super::write(dest, &bytes)?;
     Ok(out)
 }

@@ -33,6 +33,10 @@ pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::write(tmp.path(), e))?;
     }
+    // On disk before the rename, so that a power cut never leaves an empty file under `dest`.
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::write(dest, e))?;
     tmp.persist(dest).map_err(|e| Error::write(dest, e.error))?;
     Ok(())
 }
@@ -80,6 +84,15 @@ pub fn write(dest: &Path, contents: &[u8]) -> Result<()> {
 #[derive(Debug)]
 pub struct Lock {
     _file: std::fs::File,
+    held: bool,
+}
+
+impl Lock {
+    /// False where the file system does not support `flock` (some NFS, Lustre and FUSE mounts):
+    /// the caller goes on without mutual exclusion and should say so.
+    pub fn held(&self) -> bool {
+        self.held
+    }
 }
 
 /// Takes the lock at `path` (creating the file), or fails at once with [`Error::Invalid`]
@@ -96,6 +109,14 @@ pub fn lock(path: &Path, what: &str) -> Result<Lock> {
         .map_err(|e| Error::write(path, e))?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            // Locking is not supported here: not a reason to refuse the work.
+            return Ok(Lock {
+                _file: file,
+                held: false,
+            });
+        }
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         return Err(Error::Invalid(format!(
@@ -109,12 +130,19 @@ pub fn lock(path: &Path, what: &str) -> Result<Lock> {
         .and_then(|_| file.rewind())
         .and_then(|_| file.write_all(pid.as_bytes()))
         .map_err(|e| Error::write(path, e))?;
-    Ok(Lock { _file: file })
+    Ok(Lock {
+        _file: file,
+        held: true,
+    })
 }
 
+/// How old a temporary file must be before it counts as left behind: the writer writes a
+/// finished image in one go and renames it, so a live one is seconds old.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Removes the temporary files [`write_with`] leaves in `dir` only when a process is killed
-/// mid-write (`.<name>.<random>.partial[.<ext>]`); returns how many. Call it only while holding
-/// the folder's lock, so that no write is in progress.
+/// mid-write (`.<name>.<random>.partial[.<ext>]`) once they are [`STALE_AFTER`] old; returns
+/// how many.
 pub fn remove_stale_partials(dir: &Path) -> Result<usize> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(0);
@@ -126,7 +154,14 @@ pub fn remove_stale_partials(dir: &Path) -> Result<usize> {
         let ours = name.starts_with('.')
             && (name.ends_with(".partial") || name.contains(".partial."))
             && e.file_type().is_ok_and(|t| t.is_file());
-        if ours {
+        // Another process (a Slurm task, a manual `run`) may be writing a fresh one.
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if ours && stale {
             std::fs::remove_file(e.path()).map_err(|err| Error::write(e.path(), err))?;
             n += 1;
         }

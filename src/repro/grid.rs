@@ -69,9 +69,9 @@ impl Pending {
 
 /// What `plan`'s output folder still needs. A point's file that its run would refuse to
 /// replace (not an artifact of that point: unreadable, truncated, not HDF5) is renamed to
-/// `<name>.h5.unusable[.N]` rather than deleted, so nothing is lost; call it while holding the
-/// folder's lock.
-pub fn pending(plan: &ReproPlan) -> Result<Pending> {
+/// `<name>.h5.unusable[.N]` rather than deleted, so nothing is lost, when `set_aside_unusable`
+/// (not for a dry run); call it while holding the folder's lock.
+pub fn pending(plan: &ReproPlan, set_aside_unusable: bool) -> Result<Pending> {
     let mut out = Pending::default();
     for p in &plan.points {
         match status(&plan.out, p) {
@@ -79,7 +79,7 @@ pub fn pending(plan: &ReproPlan) -> Result<Pending> {
             Status::Missing => out.todo.push(p.clone()),
             Status::Invalid(mut why) => {
                 let path = plan.out.join(p.file_name());
-                if super::run::may_replace(&path, &p.config).is_err() {
+                if set_aside_unusable && super::run::may_replace(&path, &p.config).is_err() {
                     let aside = set_aside(&path)?;
                     why += &format!("; kept as {}", aside.display());
                 }

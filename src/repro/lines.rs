@@ -91,7 +91,7 @@ pub fn interpolate_pairs(
                 |_| {},
             )?;
             std::fs::create_dir_all(plan.out.join(INTERP_DIR))
-                .map_err(|e| crate::Error::io(plan.out.join(INTERP_DIR), e))?;
+                .map_err(|e| crate::Error::write(plan.out.join(INTERP_DIR), e))?;
             let meta = LineMeta {
                 interpolation: spec.name.clone(),
                 seed,

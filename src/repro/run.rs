@@ -233,8 +233,8 @@ fn resumable(
 }
 
 /// Whether the run may write `dest`: it does not exist, or it is an artifact of this same run
-/// (an older version's run artifact, or one of the same config or of the same grid point of the
-/// same experiment profile), which a re-run replaces. Anything else there (a folder, a file that is not an artifact, another
+/// (of this or an older format, with the same config or of the same grid point of the same
+/// experiment profile), which a re-run replaces. Anything else there (a folder, a file that is not an artifact, another
 /// run's artifact) is the user's and is an error before any training.
 pub fn may_replace(dest: &Path, cfg: &RunConfig) -> Result<()> {
     let refuse = |what: String| {
@@ -257,13 +257,18 @@ pub fn may_replace(dest: &Path, cfg: &RunConfig) -> Result<()> {
     };
     let attr = |name: &str| crate::files::h5::read_attr_str(dest, &f, name).ok();
     let format = attr("format").unwrap_or_default();
-    if !format.starts_with("three-factors-run/") {
+    let version = |f: &str| {
+        f.strip_prefix("three-factors-run/")
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    let Some(theirs_version) = version(&format) else {
         return refuse("exists and is not a three-factors run artifact".into());
+    };
+    if Some(theirs_version) > version(artifact::FORMAT) {
+        return refuse(format!("is an artifact of a newer version ({format})"));
     }
-    if format != artifact::FORMAT {
-        // An older version's artifact; `repro` re-runs such points.
-        return Ok(());
-    }
+    // Any version's config is read the same way (older formats are re-run, but only when they
+    // are this run's).
     let theirs = attr("config_toml").and_then(|t| RunConfig::from_toml(&t, dest).ok());
     match theirs {
         // The same config, or the same point of the same experiment profile (whose config
