@@ -79,7 +79,11 @@ pub fn pending(plan: &ReproPlan, set_aside_unusable: bool) -> Result<Pending> {
             Status::Missing => out.todo.push(p.clone()),
             Status::Invalid(mut why) => {
                 let path = plan.out.join(p.file_name());
-                if set_aside_unusable && super::run::may_replace(&path, &p.config).is_err() {
+                // Files only: a folder in the way is the user's to move (its run fails).
+                if set_aside_unusable
+                    && path.is_file()
+                    && super::run::may_replace(&path, &p.config).is_err()
+                {
                     let aside = set_aside(&path)?;
                     why += &format!("; kept as {}", aside.display());
                 }
