@@ -376,13 +376,7 @@ fn artifact_reader_survives_wrong_types_and_sizes() {
     let cases: Vec<(&str, Doctor)> = vec![
         ("no val_acc", |f| f.unlink("final/val_acc").unwrap()),
         ("val_acc as text", |f| {
-            f.unlink("final/val_acc").unwrap();
-            let v: VarLenUnicode = "high".parse().unwrap();
-            f.new_dataset::<VarLenUnicode>()
-                .create("final/val_acc")
-                .unwrap()
-                .write_scalar(&v)
-                .unwrap();
+            text_dataset(f, "final/val_acc", "high")
         }),
         ("empty curves", |f| {
             f.unlink("curves/train_loss").unwrap();
@@ -406,45 +400,24 @@ fn artifact_reader_survives_wrong_types_and_sizes() {
                 .unwrap();
         }),
         ("config not TOML", |f| {
-            f.delete_attr("config_toml").unwrap();
-            let v: VarLenUnicode = "width = [".parse().unwrap();
-            f.new_attr::<VarLenUnicode>()
-                .create("config_toml")
-                .unwrap()
-                .write_scalar(&v)
-                .unwrap();
+            text_attr(f, "config_toml", "width = [")
         }),
         ("config out of range", |f| {
             let c: VarLenUnicode = f.attr("config_toml").unwrap().read_scalar().unwrap();
-            let text = c.as_str().replace("width = 16", "width = 100000");
-            f.delete_attr("config_toml").unwrap();
-            let v: VarLenUnicode = text.parse().unwrap();
-            f.new_attr::<VarLenUnicode>()
-                .create("config_toml")
-                .unwrap()
-                .write_scalar(&v)
-                .unwrap();
+            text_attr(
+                f,
+                "config_toml",
+                &c.as_str().replace("width = 16", "width = 100000"),
+            )
         }),
         ("a future format", |f| {
-            f.delete_attr("format").unwrap();
-            let v: VarLenUnicode = "three-factors-run/99".parse().unwrap();
-            f.new_attr::<VarLenUnicode>()
-                .create("format")
-                .unwrap()
-                .write_scalar(&v)
-                .unwrap();
+            text_attr(f, "format", "three-factors-run/99")
         }),
         ("no platform class", |f| {
             f.delete_attr("provenance.platform_class").unwrap()
         }),
         ("an unknown stop reason", |f| {
-            f.unlink("final/stop_reason").unwrap();
-            let v: VarLenUnicode = "exploded".parse().unwrap();
-            f.new_dataset::<VarLenUnicode>()
-                .create("final/stop_reason")
-                .unwrap()
-                .write_scalar(&v)
-                .unwrap();
+            text_dataset(f, "final/stop_reason", "exploded")
         }),
         ("a weight of the wrong shape", |f| {
             f.unlink("params/l1.weight").unwrap();
@@ -475,4 +448,26 @@ fn artifact_reader_survives_wrong_types_and_sizes() {
             );
         }
     }
+}
+
+/// Replaces the root string attribute `name` with `v`.
+fn text_attr(f: &hdf5::File, name: &str, v: &str) {
+    let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+    f.delete_attr(name).unwrap();
+    f.new_attr::<hdf5::types::VarLenUnicode>()
+        .create(name)
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
+}
+
+/// Replaces the dataset at `path` with a scalar string `v`.
+fn text_dataset(f: &hdf5::File, path: &str, v: &str) {
+    let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+    f.unlink(path).unwrap();
+    f.new_dataset::<hdf5::types::VarLenUnicode>()
+        .create(path)
+        .unwrap()
+        .write_scalar(&v)
+        .unwrap();
 }

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// `run --profile smoke --lr 0.1 --batch-size 32 --quiet` plus `extra`.
-fn smoke_run(dir: &Path, extra: &[&str]) -> Run {
+/// `run --profile smoke --lr 0.1 --batch-size 32 --quiet` plus `extra`, as arguments.
+fn smoke_args(extra: &[&str]) -> Vec<String> {
     let exp = repo("experiments/fig3.toml");
-    let mut a = vec![
+    let base = [
         "run",
         "--experiment",
         &exp,
@@ -24,8 +24,13 @@ fn smoke_run(dir: &Path, extra: &[&str]) -> Run {
         "32",
         "--quiet",
     ];
-    a.extend_from_slice(extra);
-    run_in(dir, &a, &[])
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+/// Runs [`smoke_args`] of `extra` in `dir`.
+fn smoke_run(dir: &Path, extra: &[&str]) -> Run {
+    let a = smoke_args(extra);
+    run_in(dir, &a.iter().map(String::as_str).collect::<Vec<_>>(), &[])
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -56,24 +61,10 @@ fn error_names(r: &Run, needles: &[&str]) {
 #[test]
 fn a_full_disk_is_an_error_that_leaves_no_file_behind() {
     let tmp = tempfile::tempdir().unwrap();
-    let exp = repo("experiments/fig3.toml");
     let bin = common::bin();
+    let run_args = smoke_args(&["--out", "full"]);
     let mut args = vec!["-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", &bin];
-    let run_args = [
-        "run",
-        "--experiment",
-        &exp,
-        "--profile",
-        "smoke",
-        "--lr",
-        "0.1",
-        "--batch-size",
-        "32",
-        "--quiet",
-        "--out",
-        "full",
-    ];
-    args.extend_from_slice(&run_args);
+    args.extend(run_args.iter().map(String::as_str));
     // The environment the other tests' children get, on the shell that sets the limit.
     let (c, _) = command(tmp.path(), &[], &[]);
     let mut sh = std::process::Command::new("bash");
