@@ -148,23 +148,116 @@ fn check_errors_exit_2_naming_what_is_wrong() {
 }
 
 fn bless_smoke(dir: &Path, golden: &str) -> Run {
+    bless_smoke_with(dir, golden, &[])
+}
+
+fn bless_smoke_with(dir: &Path, golden: &str, extra: &[&str]) -> Run {
     let exp = repo("experiments/fig3.toml");
-    run_in(
-        dir,
-        &[
-            "golden",
-            "bless",
-            "--profile",
-            "smoke",
-            "--experiment",
-            &exp,
-            "--from",
-            "o",
-            "--golden",
-            golden,
-        ],
-        &[],
-    )
+    let mut args = vec![
+        "golden",
+        "bless",
+        "--profile",
+        "smoke",
+        "--experiment",
+        &exp,
+        "--from",
+        "o",
+        "--golden",
+        golden,
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args, &[])
+}
+
+/// `golden bless --add-platform` records a second platform's hashes and changes nothing else,
+/// never replaces recorded hashes, and refuses a platform on which a band fails.
+#[test]
+fn add_platform_records_another_platforms_hashes_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The same configs under native CPU numerics: another platform class.
+    common::smoke(tmp.path(), "o", &["--numerics", "native"], &[]).expect(0);
+    let s =
+        three_factors::artifact::read_summary(&tmp.path().join("o/lr0.1_bs32_seed0.h5")).unwrap();
+    let class = s.provenance.get("platform_class").unwrap().to_string();
+    let committed = load_golden(Path::new(&repo(SMOKE)));
+    assert!(!committed.hashes.contains_key(&class), "{class}");
+    let g = tmp.path().join("g.toml");
+    std::fs::write(&g, committed.to_toml()).unwrap();
+
+    let r = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
+    r.expect(0);
+    let mut blessed = load_golden(&g);
+    assert_eq!(blessed.hashes[&class]["lr0.1_bs32_seed0"], s.stored_hash);
+    assert_eq!(blessed.hashes[&class].len(), 5, "4 runs and fig3.h5");
+    assert_eq!(
+        blessed.reproduced_on[&class],
+        [three_factors::platform::cpu_model()]
+    );
+    blessed.hashes.remove(&class);
+    blessed.reproduced_on.remove(&class);
+    pretty_assertions::assert_eq!(blessed.to_toml(), committed.to_toml());
+    let again = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
+    again.expect(0);
+    assert!(
+        again.stdout().contains("g.toml: unchanged"),
+        "{}",
+        again.stdout()
+    );
+
+    // Recorded hashes are never replaced by --add-platform.
+    let mut other = load_golden(&g);
+    other
+        .hashes
+        .get_mut(&class)
+        .unwrap()
+        .insert("lr0.02_bs32_seed0".into(), "0".repeat(64));
+    std::fs::write(&g, other.to_toml()).unwrap();
+    let r = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("is recorded with other hashes (lr0.02_bs32_seed0)"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        load_golden(&g).to_toml(),
+        other.to_toml(),
+        "nothing written"
+    );
+
+    // A band that fails on the new platform: refused, nothing written.
+    let mut moved = committed.clone();
+    moved
+        .bands
+        .get_mut("lr0.1_bs32_seed0")
+        .unwrap()
+        .get_mut("val_acc")
+        .unwrap()
+        .expected = 0.1;
+    std::fs::write(&g, moved.to_toml()).unwrap();
+    let r = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("cannot claim that platform")
+            && r.stderr()
+                .contains("lr0.1_bs32_seed0 val_acc: expected 0.100000"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(load_golden(&g).to_toml(), moved.to_toml());
+
+    // Another profile's configs (a golden file blessed from other configs): refused.
+    let mut stale = committed.clone();
+    stale.configs_sha256 = "0".repeat(64);
+    std::fs::write(&g, stale.to_toml()).unwrap();
+    let r = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("was blessed from other configs"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::files::h5;
 use crate::layout::Layout;
 use crate::metrics::{correlations, describe, evaluate, Metric, Row};
-use crate::repro::grid::{status, Status};
+use crate::repro::grid::{status, status_on_any_device, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -418,47 +418,15 @@ impl Golden {
         g.tests = expected.tests.clone();
         g.negative = expected.negative.clone();
         g.min_train_acc = expected.min_train_acc;
-        let mut configs: Vec<(String, &str)> = runs
-            .iter()
-            .map(|s| (s.config.run_name(), s.config_toml.as_str()))
-            .collect();
-        configs.sort();
-        let text: String = configs
-            .iter()
-            .map(|(n, c)| format!("[{n}]\n{c}\n"))
-            .collect();
-        g.configs_sha256 = crate::files::sha256_hex(text.as_bytes());
+        g.configs_sha256 = configs_sha256(
+            runs.iter()
+                .map(|s| (s.config.run_name(), s.config_toml.clone())),
+        );
         if g.configs_sha256 != self.configs_sha256 {
             g.hashes.clear();
             g.reproduced_on.clear();
         }
-        if let Some(class) = runs
-            .first()
-            .and_then(|s| s.provenance.get("platform_class"))
-        {
-            let mut h: BTreeMap<String, String> = runs
-                .iter()
-                .map(|s| (s.config.run_name(), s.stored_hash.clone()))
-                .collect();
-            h.insert(grid_key(&self.experiment), grid_hash.into());
-            for l in lines {
-                h.insert(line_key(l), l.stored_hash.clone());
-            }
-            if let Some(t) = theory {
-                h.insert(THEORY_FILE.into(), t.stored_hash.clone());
-            }
-            let mut devices = match g.hashes.get(class) {
-                Some(old) if *old == h => g.reproduced_on.get(class).cloned().unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            for d in runs.iter().filter_map(|s| s.provenance.get("device_name")) {
-                if !devices.iter().any(|x| x == d) {
-                    devices.push(d.to_string());
-                }
-            }
-            g.reproduced_on.insert(class.to_string(), devices);
-            g.hashes.insert(class.to_string(), h);
-        }
+        g.record_platform(runs, lines, theory, grid_hash);
         g.bands = runs
             .iter()
             .map(|s| {
@@ -489,6 +457,46 @@ impl Golden {
             })
             .collect();
         g
+    }
+
+    /// Records the hashes of `runs` (and of their table, lines and theory file) under the runs'
+    /// platform class, replacing that class's; the devices that reproduced them are kept when the
+    /// hashes are unchanged and start afresh when they changed.
+    fn record_platform(
+        &mut self,
+        runs: &[ArtifactSummary],
+        lines: &[LineRecord],
+        theory: Option<&TheoryFile>,
+        grid_hash: &str,
+    ) {
+        let Some(class) = runs
+            .first()
+            .and_then(|s| s.provenance.get("platform_class"))
+        else {
+            return;
+        };
+        let mut h: BTreeMap<String, String> = runs
+            .iter()
+            .map(|s| (s.config.run_name(), s.stored_hash.clone()))
+            .collect();
+        h.insert(grid_key(&self.experiment), grid_hash.into());
+        for l in lines {
+            h.insert(line_key(l), l.stored_hash.clone());
+        }
+        if let Some(t) = theory {
+            h.insert(THEORY_FILE.into(), t.stored_hash.clone());
+        }
+        let mut devices = match self.hashes.get(class) {
+            Some(old) if *old == h => self.reproduced_on.get(class).cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for d in runs.iter().filter_map(|s| s.provenance.get("device_name")) {
+            if !devices.iter().any(|x| x == d) {
+                devices.push(d.to_string());
+            }
+        }
+        self.reproduced_on.insert(class.to_string(), devices);
+        self.hashes.insert(class.to_string(), h);
     }
 
     /// Compares artifacts (and optionally the grid table's recomputed hash) with this golden.
@@ -803,6 +811,18 @@ impl Golden {
 /// The folder of an experiment's output that holds its interpolation lines.
 pub const INTERP_DIR: &str = "interp";
 
+/// SHA-256 over (run name, resolved config TOML) pairs, sorted by name: what `configs_sha256`
+/// records.
+fn configs_sha256(configs: impl Iterator<Item = (String, String)>) -> String {
+    let mut configs: Vec<(String, String)> = configs.collect();
+    configs.sort();
+    let text: String = configs
+        .iter()
+        .map(|(n, c)| format!("[{n}]\n{c}\n"))
+        .collect();
+    crate::files::sha256_hex(text.as_bytes())
+}
+
 /// A line's key in golden hashes and findings: `interp/<file stem>`.
 pub fn line_key(l: &LineRecord) -> String {
     format!("{INTERP_DIR}/{}", l.stem())
@@ -940,12 +960,35 @@ pub struct Blessed {
     pub diff: String,
 }
 
+/// How `golden bless` treats the golden file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlessMode {
+    /// Rebuild it: this platform's hashes, bands re-centred, claims from the experiment.
+    Full,
+    /// Only add (or confirm) the hashes of another platform, e.g. a GPU: the runs may differ
+    /// from the profile in `device` alone, the golden file must have been blessed from the
+    /// profile's current configs, nothing else changes, and every band and claim must hold on
+    /// the new platform's artifacts (else nothing is written).
+    AddPlatform,
+}
+
 /// Rewrites `golden` (created when missing) from the complete set of `profile`'s artifacts in
 /// `from` and its table file, showing the diff; writes nothing when nothing changed.
-pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Result<Blessed> {
+pub fn bless(
+    exp: &Experiment,
+    profile: &str,
+    from: &Path,
+    golden: &Path,
+    mode: BlessMode,
+) -> Result<Blessed> {
+    let points = exp.resolve(profile)?;
     let mut runs = Vec::new();
-    for p in exp.resolve(profile)? {
-        match status(from, &p) {
+    for p in &points {
+        let found = match mode {
+            BlessMode::Full => status(from, p),
+            BlessMode::AddPlatform => status_on_any_device(from, p),
+        };
+        match found {
             Status::Done(s) => runs.push(*s),
             Status::Missing => {
                 return Err(Error::Invalid(format!(
@@ -1056,7 +1099,74 @@ pub fn bless(exp: &Experiment, profile: &str, from: &Path, golden: &Path) -> Res
             Some(t)
         }
     };
-    let new = old.bless(&runs, &lines, theory.as_ref(), &grid_hash, &expected);
+    let new = match mode {
+        BlessMode::Full => old.bless(&runs, &lines, theory.as_ref(), &grid_hash, &expected),
+        BlessMode::AddPlatform => {
+            if old_text.is_empty() {
+                return Err(Error::Golden {
+                    path: golden.to_path_buf(),
+                    reason: "does not exist; --add-platform adds a platform to a blessed golden file (bless it in full first)".into(),
+                });
+            }
+            let planned = configs_sha256(points.iter().map(|p| (p.name(), p.config.to_toml())));
+            if old.configs_sha256 != planned {
+                return Err(Error::Golden {
+                    path: golden.to_path_buf(),
+                    reason: format!(
+                        "was blessed from other configs than {}/{profile}'s current ones; bless it in full first, then add platforms",
+                        exp.name
+                    ),
+                });
+            }
+            let class = runs[0]
+                .provenance
+                .get("platform_class")
+                .unwrap_or("unknown");
+            let mut new = old.clone();
+            new.record_platform(&runs, &lines, theory.as_ref(), &grid_hash);
+            if let (Some(was), Some(now)) = (old.hashes.get(class), new.hashes.get(class)) {
+                if was != now {
+                    let differ: Vec<&str> = now
+                        .iter()
+                        .filter(|(k, v)| was.get(*k) != Some(*v))
+                        .map(|(k, _)| k.as_str())
+                        .collect();
+                    return Err(Error::Golden {
+                        path: golden.to_path_buf(),
+                        reason: format!(
+                            "platform class {class} is recorded with other hashes ({}); --add-platform never replaces hashes, a full bless does",
+                            differ.join(", ")
+                        ),
+                    });
+                }
+            }
+            let grid = (grid_file.as_path(), grid_hash.clone());
+            let report = new.check(&runs, &lines, theory.as_ref(), Some(grid), true)?;
+            let failed: Vec<String> = report
+                .findings
+                .iter()
+                .filter(|f| !f.ok)
+                .map(|f| {
+                    format!(
+                        "  {} {}: expected {}, got {} ({})",
+                        f.subject, f.quantity, f.expected, f.got, f.band
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                return Err(Error::Golden {
+                    path: golden.to_path_buf(),
+                    reason: format!(
+                        "{} of its checks fail on the {class} artifacts in {}, so it cannot claim that platform:\n{}",
+                        failed.len(),
+                        from.display(),
+                        failed.join("\n")
+                    ),
+                });
+            }
+            new
+        }
+    };
     new.validate().map_err(|reason| Error::Golden {
         path: golden.to_path_buf(),
         reason: format!("the blessed file would be invalid: {reason}; fix it by hand first"),

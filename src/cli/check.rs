@@ -30,6 +30,11 @@ pub struct BlessArgs {
     /// Golden file to rewrite (default golden/<experiment>/<profile>.toml).
     #[arg(long)]
     pub golden: Option<PathBuf>,
+    /// Only add the hashes of the artifacts' platform (e.g. a GPU) to the golden file: the runs
+    /// may differ from the profile in `device` alone, nothing else in the file changes, and every
+    /// band and claim must hold on them. Hashes already recorded are never replaced.
+    #[arg(long)]
+    pub add_platform: bool,
 }
 
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
@@ -55,7 +60,12 @@ pub fn bless(a: BlessArgs) -> Result<ExitCode> {
     let path = a
         .golden
         .unwrap_or_else(|| layout.golden(&exp.name, &a.profile));
-    let b = check::bless(&exp, &a.profile, &from, &path)?;
+    let mode = if a.add_platform {
+        check::BlessMode::AddPlatform
+    } else {
+        check::BlessMode::Full
+    };
+    let b = check::bless(&exp, &a.profile, &from, &path, mode)?;
     if b.diff.is_empty() {
         outln!("{}: unchanged", path.display());
     } else {

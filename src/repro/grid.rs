@@ -17,12 +17,29 @@ pub enum Status {
 
 /// Checks one point's artifact in `out`.
 pub fn status(out: &Path, p: &GridPoint) -> Status {
+    status_with(out, p, false)
+}
+
+/// [`status`], accepting an artifact whose config differs from the point's in `device` alone
+/// (the same experiment run on another device, for `golden bless --add-platform`).
+pub fn status_on_any_device(out: &Path, p: &GridPoint) -> Status {
+    status_with(out, p, true)
+}
+
+fn status_with(out: &Path, p: &GridPoint, any_device: bool) -> Status {
     let path = out.join(p.file_name());
     if !path.exists() {
         return Status::Missing;
     }
+    let same = |s: &ArtifactSummary| {
+        let mut planned = p.config.clone();
+        if any_device {
+            planned.device = s.config.device.clone();
+        }
+        s.config == planned
+    };
     match artifact::verify(&path) {
-        Ok(s) if s.config == p.config => Status::Done(Box::new(s)),
+        Ok(s) if same(&s) => Status::Done(Box::new(s)),
         Ok(s) => Status::Invalid(format!(
             "holds another configuration ({} / {}, {})",
             s.config.experiment,
