@@ -23,7 +23,23 @@ fn unchanged_recording_passes_compare_and_a_synthetic_20_percent_slowdown_fails_
     let tmp = tempfile::tempdir().unwrap();
     let a = run_in(tmp.path(), QUICK, &[]);
     a.expect(0);
-    assert!(a.stdout().contains("/run-0001 in h.h5"), "{}", a.stdout());
+    // Run ids are the time and a content digest: run-<digits of the time>-<6 hex>.
+    let first_key = a
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            Some(
+                l.strip_prefix("recorded ")?
+                    .strip_suffix(" in h.h5")?
+                    .to_string(),
+            )
+        })
+        .unwrap_or_else(|| panic!("{}", a.stdout()));
+    let id = first_key.split_once("/run-").unwrap().1;
+    assert!(
+        id.len() == 16 + 1 + 6 && id.as_bytes()[8] == b'T' && id.as_bytes()[15] == b'Z',
+        "{first_key}"
+    );
     // A second recording of the same measurements must not read as a regression. (A real rerun
     // is checked by hand on a quiet machine, see the README: on this shared 2-core machine other
     // tests run alongside, and timing-based assertions would be flaky.)
@@ -37,7 +53,7 @@ fn unchanged_recording_passes_compare_and_a_synthetic_20_percent_slowdown_fails_
     )
     .unwrap();
     assert!(
-        key.ends_with("/run-0002"),
+        key.contains("/run-99990101T000000Z-") && key != first_key,
         "same fingerprint, next run: {key}"
     );
     let c = run_in(tmp.path(), &["bench", "compare", "--history", "h.h5"], &[]);
@@ -60,7 +76,7 @@ fn unchanged_recording_passes_compare_and_a_synthetic_20_percent_slowdown_fails_
         })
         .collect();
     let key = history::append(&path, &last.fingerprint, "9999-12-31T00:00:00Z", &slowed).unwrap();
-    assert!(key.ends_with("/run-0003"), "{key}");
+    assert!(key.contains("/run-99991231T000000Z-"), "{key}");
     let d = run_in(tmp.path(), &["bench", "compare", "--history", "h.h5"], &[]);
     d.expect(1);
     assert!(d.stdout().contains("REGRESSION"), "{}", d.stdout());
@@ -73,7 +89,7 @@ fn unchanged_recording_passes_compare_and_a_synthetic_20_percent_slowdown_fails_
     );
 
     // A named baseline works too, and a missing one is an error naming what exists.
-    let base = format!("{}/run-0001", last.fingerprint_id);
+    let base = first_key.clone();
     run_in(
         tmp.path(),
         &[

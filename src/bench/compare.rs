@@ -47,6 +47,7 @@ mod tests {
             fingerprint: Fingerprint { fields: vec![] },
             run_id: "run-0001".into(),
             time: String::new(),
+            git_commit: String::new(),
             measurements: vec![Measurement {
                 kernel: "k".into(),
                 work: 1.0,

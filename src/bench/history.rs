@@ -1,11 +1,18 @@
 //! The benchmark history: one HDF5 file, one group per fingerprint (`/<id>`, its fields as
-//! attributes), one subgroup per run (`/<id>/run-0001`, time and commit as attributes) holding
-//! `kernel` (names), `work`, `median_s`, `mad_s`, `iterations`, `reps` and the concatenated
-//! `times_s`. Appends edit an in-memory copy and replace the file atomically, so a crash never loses history.
+//! attributes), one subgroup per run (`/<id>/run-20261130T113139Z-1a2b3c`, time and commit as
+//! attributes) holding `kernel` (names), `work`, `median_s`, `mad_s`, `iterations`, `reps` and
+//! the concatenated `times_s`. Appends and merges edit an in-memory copy and replace the file
+//! atomically, so a crash never loses history.
+//!
+//! A run's id is its time and a digest of its content, so histories written on different
+//! machines merge without renumbering: the same id means the same run. Older histories
+//! numbered runs per file (`run-0001`); such ids are read as they are, ordered by time, and
+//! re-keyed by content when a merge meets two different runs under one of them.
 use super::{Fingerprint, Measurement};
 use crate::error::{Error, Result};
 use crate::files::h5;
 use hdf5::types::VarLenUnicode;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -14,6 +21,8 @@ pub struct Run {
     pub fingerprint: Fingerprint,
     pub run_id: String,
     pub time: String,
+    /// The commit of the binary that measured it ("" when unknown).
+    pub git_commit: String,
     pub measurements: Vec<Measurement>,
 }
 
@@ -24,47 +33,192 @@ impl Run {
     pub fn get(&self, kernel: &str) -> Option<&Measurement> {
         self.measurements.iter().find(|m| m.kernel == kernel)
     }
+    /// Runs in the order they were measured: by time, then id.
+    pub fn chronological(&self, other: &Run) -> std::cmp::Ordering {
+        self.time
+            .cmp(&other.time)
+            .then_with(|| self.run_id.cmp(&other.run_id))
+    }
+    /// Whether `other` is the same measurement (fingerprint, time and every time, bit for bit).
+    pub fn same_content(&self, other: &Run) -> bool {
+        self.fingerprint_id == other.fingerprint_id
+            && self.time == other.time
+            && self.measurements.len() == other.measurements.len()
+            && self
+                .measurements
+                .iter()
+                .zip(&other.measurements)
+                .all(|(a, b)| {
+                    a.kernel == b.kernel
+                        && a.work.to_bits() == b.work.to_bits()
+                        && a.iterations == b.iterations
+                        && a.times_s.len() == b.times_s.len()
+                        && a.times_s
+                            .iter()
+                            .zip(&b.times_s)
+                            .all(|(x, y)| x.to_bits() == y.to_bits())
+                })
+    }
 }
 
-/// Appends a run; returns its key `<fingerprint id>/run-NNNN`.
+/// The id of a run measured at `time` (ISO 8601) with these measurements:
+/// `run-<time, digits only>-<6 hex digits of SHA-256 over the fingerprint id and the content>`.
+pub fn run_id(fingerprint_id: &str, time: &str, ms: &[Measurement]) -> String {
+    let mut h = Sha256::new();
+    for part in [fingerprint_id, time] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for m in ms {
+        h.update(m.kernel.as_bytes());
+        h.update([0]);
+        h.update(m.work.to_le_bytes());
+        h.update(m.iterations.to_le_bytes());
+        h.update((m.times_s.len() as u64).to_le_bytes());
+        for t in &m.times_s {
+            h.update(t.to_le_bytes());
+        }
+    }
+    let stamp: String = time.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("run-{stamp}-{}", &crate::files::hex(&h.finalize())[..6])
+}
+
+/// A per-file sequence number (`run-0001`), as older histories named runs.
+fn is_sequential(run_id: &str) -> bool {
+    run_id
+        .strip_prefix("run-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Appends a run; returns its key `<fingerprint id>/<run id>`.
 pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> Result<String> {
     h5::update_atomic(path, |file, t, existed| {
-        if existed && h5::read_attr_str(t, file, "format").is_ok() {
-            return Err(Error::NotAnArtifact {
-                path: path.to_path_buf(),
-                reason: "an HDF5 file of another kind (it has a `format`), not a benchmark history"
-                    .into(),
-            });
-        }
+        refuse_other_kinds(path, file, t, existed)?;
         let id = fp.id();
-        let g = match file.group(&id) {
-            Ok(g) => g,
-            Err(_) => {
-                let g = h5::group(t, file, &id)?;
-                for (k, v) in &fp.fields {
-                    h5::attr_str(t, &g, k, v)?;
-                }
-                g
-            }
+        let run = Run {
+            run_id: run_id(&id, time, ms),
+            fingerprint_id: id,
+            fingerprint: fp.clone(),
+            time: time.to_string(),
+            git_commit: fp.get("git_commit").to_string(),
+            measurements: ms.to_vec(),
         };
-        let n = g.member_names().map_err(Error::hdf5(t, id.clone()))?.len();
-        let run_id = format!("run-{:04}", n + 1);
-        let r = h5::group(t, &g, &run_id)?;
-        h5::attr_str(t, &r, "time", time)?;
-        h5::attr_str(t, &r, "git_commit", fp.get("git_commit"))?;
-        let names: Vec<String> = ms.iter().map(|m| m.kernel.clone()).collect();
-        h5::strings(t, &r, "kernel", &names)?;
-        let col = |f: fn(&Measurement) -> f64| ms.iter().map(f).collect::<Vec<_>>();
-        h5::vector(t, &r, "work", &col(|m| m.work))?;
-        h5::vector(t, &r, "median_s", &col(|m| m.median_s()))?;
-        h5::vector(t, &r, "mad_s", &col(|m| m.mad_s()))?;
-        let ints = |f: fn(&Measurement) -> i64| ms.iter().map(f).collect::<Vec<_>>();
-        h5::vector(t, &r, "iterations", &ints(|m| m.iterations))?;
-        h5::vector(t, &r, "reps", &ints(|m| m.times_s.len() as i64))?;
-        let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.iter().copied()).collect();
-        h5::vector(t, &r, "times_s", &times)?;
-        Ok(format!("{id}/{run_id}"))
+        write_run(file, t, &run)?;
+        Ok(run.key())
     })
+}
+
+fn refuse_other_kinds(path: &Path, file: &hdf5::File, t: &Path, existed: bool) -> Result<()> {
+    if existed && h5::read_attr_str(t, file, "format").is_ok() {
+        return Err(Error::NotAnArtifact {
+            path: path.to_path_buf(),
+            reason: "an HDF5 file of another kind (it has a `format`), not a benchmark history"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `run` under `/<fingerprint id>/<run id>`, creating the fingerprint's group (with its
+/// fields as attributes) when it is new.
+fn write_run(file: &hdf5::File, t: &Path, run: &Run) -> Result<()> {
+    let id = &run.fingerprint_id;
+    let g = match file.group(id) {
+        Ok(g) => g,
+        Err(_) => {
+            let g = h5::group(t, file, id)?;
+            for (k, v) in &run.fingerprint.fields {
+                h5::attr_str(t, &g, k, v)?;
+            }
+            g
+        }
+    };
+    let ms = &run.measurements;
+    let r = h5::group(t, &g, &run.run_id)?;
+    h5::attr_str(t, &r, "time", &run.time)?;
+    h5::attr_str(t, &r, "git_commit", &run.git_commit)?;
+    let names: Vec<String> = ms.iter().map(|m| m.kernel.clone()).collect();
+    h5::strings(t, &r, "kernel", &names)?;
+    let col = |f: fn(&Measurement) -> f64| ms.iter().map(f).collect::<Vec<_>>();
+    h5::vector(t, &r, "work", &col(|m| m.work))?;
+    h5::vector(t, &r, "median_s", &col(|m| m.median_s()))?;
+    h5::vector(t, &r, "mad_s", &col(|m| m.mad_s()))?;
+    let ints = |f: fn(&Measurement) -> i64| ms.iter().map(f).collect::<Vec<_>>();
+    h5::vector(t, &r, "iterations", &ints(|m| m.iterations))?;
+    h5::vector(t, &r, "reps", &ints(|m| m.times_s.len() as i64))?;
+    let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.iter().copied()).collect();
+    h5::vector(t, &r, "times_s", &times)?;
+    Ok(())
+}
+
+/// What [`merge`] did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Merged {
+    /// Keys of the runs added.
+    pub added: Vec<String>,
+    /// Runs already present (the same content), left as they were.
+    pub present: usize,
+    /// (old key, new key) of runs with a per-file number that another run held in the target,
+    /// added under their content id instead.
+    pub rekeyed: Vec<(String, String)>,
+}
+
+/// Adds the runs of `sources` (histories, each read whole first) to the history `into`
+/// (created when missing), atomically: a run already there (same fingerprint, time and
+/// measurements) is skipped, a new one keeps its id, and a different run under an id the target
+/// holds is an error (a content id) or re-keyed by content (a per-file number from an older
+/// history). Nothing is written when nothing is new, or on any error.
+pub fn merge(into: &Path, sources: &[&Path]) -> Result<Merged> {
+    let mut incoming: Vec<(&Path, Run)> = Vec::new();
+    for src in sources {
+        for r in read(src)? {
+            incoming.push((src, r));
+        }
+    }
+    let mut have = if into.exists() {
+        read(into)?
+    } else {
+        Vec::new()
+    };
+    let mut done = Merged::default();
+    let mut new: Vec<Run> = Vec::new();
+    for (src, mut r) in incoming {
+        if have.iter().any(|h| h.same_content(&r)) {
+            done.present += 1;
+            continue;
+        }
+        if let Some(h) = have.iter().find(|h| h.key() == r.key()) {
+            if !is_sequential(&r.run_id) {
+                return Err(Error::Invalid(format!(
+                    "{}: run {} differs from the run of that id in {}; a run id names one measurement, so one of the two files was edited",
+                    src.display(),
+                    r.key(),
+                    if new.iter().any(|n| n.key() == h.key()) { "an earlier source" } else { "the target" }
+                )));
+            }
+            let old = r.key();
+            r.run_id = run_id(&r.fingerprint_id, &r.time, &r.measurements);
+            done.rekeyed.push((old, r.key()));
+        }
+        if let Some(h) = have.iter().find(|h| h.fingerprint_id == r.fingerprint_id) {
+            // One fingerprint, one set of fields: the target's (the id covers the fields that
+            // identify the device; others, like the commit, are per run).
+            r.fingerprint = h.fingerprint.clone();
+        }
+        done.added.push(r.key());
+        have.push(r.clone());
+        new.push(r);
+    }
+    if !new.is_empty() {
+        h5::update_atomic(into, |file, t, existed| {
+            refuse_other_kinds(into, file, t, existed)?;
+            for r in &new {
+                write_run(file, t, r)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(done)
 }
 
 /// The run with key `<fingerprint id>/run-NNNN`.
@@ -77,6 +231,13 @@ pub fn find<'a>(runs: &'a [Run], key: &str) -> Result<&'a Run> {
     })
 }
 
+/// The newest run (by time, then id).
+pub fn select_newest(runs: &[Run]) -> Result<&Run> {
+    runs.iter()
+        .max_by(|a, b| a.chronological(b))
+        .ok_or_else(|| Error::Invalid("the history is empty".into()))
+}
+
 /// The run to judge (`key`, default the newest) and its baseline (`baseline`, default the previous
 /// run of the same fingerprint).
 pub fn select<'a>(
@@ -86,17 +247,16 @@ pub fn select<'a>(
 ) -> Result<(&'a Run, &'a Run)> {
     let current = match key {
         Some(k) => find(runs, k)?,
-        None => runs
-            .iter()
-            .max_by(|a, b| a.time.cmp(&b.time).then(a.run_id.cmp(&b.run_id)))
-            .ok_or_else(|| Error::Invalid("the history is empty".into()))?,
+        None => select_newest(runs)?,
     };
     let base = match baseline {
         Some(k) => find(runs, k)?,
         None => runs
             .iter()
-            .filter(|r| r.fingerprint_id == current.fingerprint_id && r.run_id < current.run_id)
-            .max_by(|a, b| a.run_id.cmp(&b.run_id))
+            .filter(|r| {
+                r.fingerprint_id == current.fingerprint_id && r.chronological(current).is_lt()
+            })
+            .max_by(|a, b| a.chronological(b))
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "no earlier run of fingerprint {} to compare with; pass --baseline",
@@ -115,7 +275,7 @@ pub fn latest_per_fingerprint(runs: &[Run]) -> Vec<&Run> {
             .iter_mut()
             .find(|l| l.fingerprint_id == r.fingerprint_id)
         {
-            Some(l) if l.run_id < r.run_id => *l = r,
+            Some(l) if l.chronological(r).is_lt() => *l = r,
             Some(_) => {}
             None => latest.push(r),
         }
@@ -123,7 +283,7 @@ pub fn latest_per_fingerprint(runs: &[Run]) -> Vec<&Run> {
     latest
 }
 
-/// Every run in the file, ordered by fingerprint then run.
+/// Every run in the file, ordered by fingerprint, then in the order they were measured.
 pub fn read(path: &Path) -> Result<Vec<Run>> {
     let f = h5::open(path)?;
     let mut runs = Vec::new();
@@ -186,10 +346,16 @@ pub fn read(path: &Path) -> Result<Vec<Run>> {
                 fingerprint_id: id.clone(),
                 fingerprint: fingerprint.clone(),
                 time: h5::read_attr_str(path, &r, "time")?,
+                git_commit: h5::read_attr_str(path, &r, "git_commit").unwrap_or_default(),
                 run_id,
                 measurements,
             });
         }
     }
+    runs.sort_by(|a, b| {
+        a.fingerprint_id
+            .cmp(&b.fingerprint_id)
+            .then_with(|| a.chronological(b))
+    });
     Ok(runs)
 }

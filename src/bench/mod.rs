@@ -3,6 +3,7 @@
 //! protocol; a device fingerprint; an HDF5 history across runs and machines; regression
 //! comparison; and side-by-side peers (PyTorch eager, PyHessian) run in the same process tree.
 mod compare;
+pub mod export;
 mod fingerprint;
 pub mod history;
 mod kernels;

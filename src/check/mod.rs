@@ -7,6 +7,7 @@
 mod diff;
 
 pub use diff::line_diff;
+pub mod junit;
 
 use crate::artifact::line::{self, LineRecord};
 use crate::artifact::theory::{self as theory_file, TheoryFile, THEORY_FILE};

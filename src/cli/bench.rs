@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use three_factors::bench::export::Format as ExportFormat;
 use three_factors::bench::{self, history, render, BenchPlan, Fingerprint, Peers, Protocol, Suite};
 use three_factors::config::DeviceSpec;
 use three_factors::determinism::Numerics;
@@ -66,14 +67,52 @@ pub enum BenchAction {
         #[arg(long, default_value_t = 0.07, value_parser = parse_threshold)]
         threshold: f64,
     },
-    /// Table of every fingerprint's latest run, and a PNG plot.
+    /// Cross-device table (latest run of each fingerprint: median ± MAD and speed-up over a
+    /// reference device) with a PNG plot and optionally CSV; or one kernel over time (--trend).
     Report {
         /// History to read (default: as for `bench`).
         #[arg(long)]
         history: Option<PathBuf>,
-        /// Where to write the plot (default: next to the history, report.png).
+        /// Where to write the plot (default: next to the history, report.png; with --trend,
+        /// trend.png and trend.svg).
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// The device the others are compared with: a fingerprint id (or its start) or part of
+        /// its label, e.g. H200 (default: the first column).
+        #[arg(long, value_name = "DEVICE")]
+        reference: Option<String>,
+        /// Also write the table as CSV (one row per kernel and device).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Instead: every run's median ± MAD of this kernel (e.g. hvp/w512/s1000), per device,
+        /// as text and a line plot over time.
+        #[arg(long, value_name = "KERNEL")]
+        trend: Option<String>,
+    },
+    /// Add the runs of other histories (e.g. a GPU machine's `ci/gpu-bench` output) to one
+    /// history: runs already there are skipped, a different run under an existing id is an
+    /// error; atomic.
+    Merge {
+        /// Histories to read.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// The history to add them to (created when missing).
+        #[arg(long)]
+        into: PathBuf,
+    },
+    /// One run as JSON for continuous-benchmarking services (Bencher, github-action-benchmark).
+    Export {
+        /// History to read (default: as for `bench`).
+        #[arg(long)]
+        history: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The run, `<fingerprint id>/<run id>` (default: the newest).
+        #[arg(long)]
+        run: Option<String>,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -102,16 +141,46 @@ pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
             baseline,
             threshold,
         ),
-        Some(BenchAction::Report { history, plot }) => {
+        Some(BenchAction::Report {
+            history,
+            plot,
+            reference,
+            csv,
+            trend,
+        }) => report(
+            &history.unwrap_or_else(Layout::working_bench_history),
+            plot,
+            reference.as_deref(),
+            csv,
+            trend.as_deref(),
+        ),
+        Some(BenchAction::Merge { sources, into }) => merge(&sources, &into),
+        Some(BenchAction::Export {
+            history,
+            format,
+            run,
+            out,
+        }) => {
             let history = history.unwrap_or_else(Layout::working_bench_history);
             let runs = history::read(&history)?;
-            if runs.is_empty() {
-                bail!("{}: no runs recorded", history.display());
+            let run = match run {
+                Some(k) => history::find(&runs, &k)?,
+                None => history::select_newest(&runs)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", history.display()))?,
+            };
+            let text = bench::export::export(run, format);
+            match out {
+                Some(p) => {
+                    three_factors::files::write(&p, text.as_bytes())?;
+                    errln!(
+                        "wrote {} ({} kernels of {})",
+                        p.display(),
+                        run.measurements.len(),
+                        run.key()
+                    );
+                }
+                None => out!("{text}"),
             }
-            out!("{}", render::report(&runs));
-            let plot = plot.unwrap_or_else(|| history.with_file_name("report.png"));
-            render::report_plot(&runs, &plot)?;
-            outln!("wrote {}", plot.display());
             Ok(ExitCode::SUCCESS)
         }
         None => run(a, numerics),
@@ -202,4 +271,71 @@ fn compare(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn report(
+    history: &Path,
+    plot: Option<PathBuf>,
+    reference: Option<&str>,
+    csv: Option<PathBuf>,
+    trend: Option<&str>,
+) -> Result<ExitCode> {
+    let runs = history::read(history)?;
+    if runs.is_empty() {
+        bail!("{}: no runs recorded", history.display());
+    }
+    if let Some(kernel) = trend {
+        let t = render::trend(&runs, kernel);
+        if t.is_empty() {
+            bail!(
+                "{}: no run measured '{kernel}' (kernel ids look like sgd_step/w512/s25, hvp/w512/s1000)",
+                history.display()
+            );
+        }
+        out!("{}", render::trend_table(kernel, &t));
+        let stem = plot
+            .map(|p| p.with_extension(""))
+            .unwrap_or_else(|| history.with_file_name("trend"));
+        render::trend_plot(kernel, &t, &stem)?;
+        outln!(
+            "wrote {} and {}",
+            stem.with_extension("png").display(),
+            stem.with_extension("svg").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let x = render::CrossDevice::new(&runs, reference)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", history.display()))?;
+    out!("{}", render::report(&x));
+    let plot = plot.unwrap_or_else(|| history.with_file_name("report.png"));
+    render::report_plot(&x, &plot)?;
+    outln!("wrote {}", plot.display());
+    if let Some(csv) = csv {
+        three_factors::files::write(&csv, render::report_csv(&x).as_bytes())?;
+        outln!("wrote {}", csv.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(sources: &[PathBuf], into: &Path) -> Result<ExitCode> {
+    let srcs: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+    let m = history::merge(into, &srcs)?;
+    for k in &m.added {
+        outln!("added    {k}");
+    }
+    for (old, new) in &m.rekeyed {
+        outln!("re-keyed {old} -> {new} (a per-file run number another run held)");
+    }
+    outln!(
+        "{}: {} run(s) added, {} already present{}",
+        into.display(),
+        m.added.len(),
+        m.present,
+        if m.added.is_empty() {
+            "; unchanged"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }

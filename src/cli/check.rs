@@ -15,6 +15,10 @@ pub struct CheckArgs {
     /// Golden file (default golden/<experiment>/<profile>.toml for the artifacts' profile).
     #[arg(long)]
     pub golden: Option<PathBuf>,
+    /// Also write the result as JUnit XML (one test case per comparison; a check that cannot
+    /// run is one errored case), for CI systems' test reports.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -38,7 +42,22 @@ pub struct BlessArgs {
 }
 
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
-    let (golden, report) = check::check_paths(&a.paths, a.golden, &Layout::discover())?;
+    let (golden, report) = match check::check_paths(&a.paths, a.golden.clone(), &Layout::discover())
+    {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(j) = &a.junit {
+                let suite = a.golden.as_deref().unwrap_or(std::path::Path::new("check"));
+                let xml = check::junit::error(&suite.display().to_string(), &e.to_string());
+                three_factors::files::write(j, xml.as_bytes())?;
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(j) = &a.junit {
+        let xml = check::junit::report(&golden.display().to_string(), &report);
+        three_factors::files::write(j, xml.as_bytes())?;
+    }
     outln!("golden: {}", golden.display());
     out!("{}", report.render());
     let failed = report.findings.iter().filter(|f| !f.ok).count();

@@ -32,11 +32,13 @@ pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
                         label: format!("{label} train"),
                         points: pts(train(l)),
                         dashed: false,
+                        markers: false,
                     },
                     Series {
                         label: format!("{label} val"),
                         points: pts(val(l)),
                         dashed: true,
+                        markers: false,
                     },
                 ]
             })
@@ -138,6 +140,7 @@ pub fn lines_figure(
                         .zip(l.train_loss.iter().copied())
                         .collect(),
                     dashed: false,
+                    markers: false,
                 })
                 .collect(),
             marks: vec![0.0, 1.0],

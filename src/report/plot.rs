@@ -441,6 +441,8 @@ pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// Also mark each point (for sparse series, e.g. one point per benchmark run).
+    pub markers: bool,
 }
 
 /// One panel of [`lines`].
@@ -511,6 +513,7 @@ where
             label,
             points,
             dashed,
+            markers,
         } in &panel.series
         {
             if !dashed {
@@ -520,15 +523,23 @@ where
             let finite: Vec<(f64, f64)> =
                 points.iter().copied().filter(|p| p.1.is_finite()).collect();
             let style = color.stroke_width(if *dashed { 1 } else { 2 });
+            if *markers {
+                chart
+                    .draw_series(finite.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                    .map_err(plot_err)?;
+            }
             let series = if *dashed {
                 chart.draw_series(DashedLineSeries::new(finite, 6, 4, style))
             } else {
                 chart.draw_series(LineSeries::new(finite, style))
             };
-            series
-                .map_err(plot_err)?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            let series = series.map_err(plot_err)?;
+            // An empty label stays out of the legend.
+            if !label.is_empty() {
+                series
+                    .label(label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            }
         }
         legend(
             &mut chart,

@@ -95,6 +95,7 @@ pub fn figure(stem: &Path, title: &str, rec: &TheoryRecord) -> Result<()> {
                 .map(|p| (p.lr * lmax, p.measured.mean / e9(p)))
                 .collect(),
             dashed: false,
+            markers: false,
         });
         quad.push(Series {
             label: "exact discrete".into(),
@@ -108,6 +109,7 @@ pub fn figure(stem: &Path, title: &str, rec: &TheoryRecord) -> Result<()> {
                 })
                 .collect(),
             dashed: true,
+            markers: false,
         });
     }
     let mut sizes: Vec<usize> = rec.finite_sum.iter().map(|p| p.batch_size).collect();
@@ -129,6 +131,7 @@ pub fn figure(stem: &Path, title: &str, rec: &TheoryRecord) -> Result<()> {
                     .map(|p| (p.lr * hmax, get(p) / ls.eq9(p.lr, p.batch_size)))
                     .collect(),
                 dashed,
+                markers: false,
             };
         let m = cfg.finite_sum.samples / s;
         finite.push(line(
