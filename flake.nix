@@ -106,16 +106,24 @@
           src = lib.cleanSource ./.;
           cargoLock.lockFile = ./Cargo.lock;
           buildFeatures = lib.optionals cuda [ "cuda" ];
-          nativeBuildInputs = [ pkgs.cmake pkgs.pkg-config ]
+          nativeBuildInputs = [ pkgs.cmake pkgs.pkg-config pkgs.installShellFiles ]
             ++ lib.optionals cuda [ pkgs.autoAddDriverRunpath ];
           buildInputs = [ (torchFor pkgs) ];
           # The commit is provenance only (never hashed); shells leave it to build.rs's `git`.
           env = buildEnvFor pkgs // { THREE_FACTORS_GIT_COMMIT = self.rev or self.dirtyRev or "unknown"; };
           # The test suite needs Fashion-MNIST and a Slurm cluster; it runs in `checks`.
           doCheck = false;
+          # Completions and man pages come from the binary's own clap definitions (it only
+          # prints them: no GPU, no data needed).
           postInstall = ''
             mkdir -p $out/share/three-factors
             cp -r experiments golden bench $out/share/three-factors/
+            installShellCompletion --cmd three-factors \
+              --bash <($out/bin/three-factors completions bash) \
+              --zsh <($out/bin/three-factors completions zsh) \
+              --fish <($out/bin/three-factors completions fish)
+            $out/bin/three-factors man --out man-pages
+            installManPage man-pages/*.1
           '';
           meta.mainProgram = "three-factors";
         };

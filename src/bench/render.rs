@@ -149,11 +149,13 @@ impl<'a> CrossDevice<'a> {
                             list()
                         )))
                     }
-                    _ => return Err(Error::Invalid(format!(
+                    _ => {
+                        return Err(Error::Invalid(format!(
                         "--reference '{want}' matches {} devices; use a fingerprint id (have: {})",
                         hits.len(),
                         list()
-                    ))),
+                    )))
+                    }
                 }
             }
         };

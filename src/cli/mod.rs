@@ -13,6 +13,7 @@ mod interp;
 mod noise;
 mod repro;
 mod run;
+mod shell;
 
 use three_factors::config::DeviceSpec;
 use three_factors::data::{Dataset, DatasetName, Lookup};
@@ -68,6 +69,17 @@ pub enum Command {
         /// Artifact files (.h5).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (three-factors.1 and one per subcommand) into a folder.
+    Man {
+        /// The folder (created when missing).
+        #[arg(long, default_value = "man")]
+        out: PathBuf,
     },
 }
 
@@ -237,6 +249,8 @@ pub fn dispatch(args: Args) -> Result<ExitCode> {
         Command::Check(a) => check::check(a),
         Command::Bench(a) => bench::bench(a, numerics),
         Command::Golden(GoldenCommand::Bless(a)) => check::bless(a),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man { out } => shell::man(&out),
     }
 }
 

@@ -88,6 +88,10 @@ in
       let what = "packages.${s}.${v}"; d = p.${v};
       in need (pinned d.stub.args.rustc && pinned d.stub.args.cargo) "${what} is not built with rust-toolchain.toml's Rust ${channel}"
         && cargoEnvIsStore what d
+        && need (builtins.elem "install-shell-files" (map (i: i.name) d.nativeBuildInputs)) "${what} lacks installShellFiles"
+        && need (builtins.all (cmd: builtins.length (builtins.split cmd d.stub.args.postInstall) > 1)
+          [ "installShellCompletion --cmd three-factors" "completions bash" "completions zsh" "completions fish" "installManPage" ])
+          "${what} does not install the shell completions and man pages"
         && torchIsBin what cuda d
         && instantiates what d));
 

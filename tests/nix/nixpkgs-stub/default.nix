@@ -89,6 +89,7 @@ let
     gzip = simple "gzip-1.14";
     pkg-config = simple "pkg-config-wrapper-0.29.2";
     autoAddDriverRunpath = simple "auto-add-driver-runpath-hook";
+    installShellFiles = simple "install-shell-files";
     cargo = simple "cargo-1.86.0";
     rustc = simple "rustc-1.86.0";
     rustfmt = simple "rustfmt-1.86.0";

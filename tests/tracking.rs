@@ -1,0 +1,509 @@
+//! Kernel tracking across machines and CI systems, through the real binary: `bench merge`, the
+//! cross-device `bench report` (table, CSV, trend), `bench export` in the two JSON formats,
+//! `check --junit`, and the completions and man pages. Outcomes only, never timings.
+mod common;
+
+use common::{repo, run_in};
+use serde_json::Value;
+use std::path::Path;
+use three_factors::bench::history;
+use three_factors::check::Golden;
+
+/// A one-kernel quick bench into `history` with `threads` threads (the thread count is part of
+/// the fingerprint, so two thread counts are two devices of the report).
+fn bench(dir: &Path, history: &str, threads: &str) {
+    run_in(
+        dir,
+        &[
+            "bench",
+            "--quick",
+            "--only",
+            "matmul",
+            "--warmup",
+            "1",
+            "--reps",
+            "3",
+            "--threads",
+            threads,
+            "--history",
+            history,
+        ],
+        &[],
+    )
+    .expect(0);
+}
+
+#[test]
+fn merge_combines_devices_once_and_the_report_shows_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    bench(dir, "a.h5", "1");
+    bench(dir, "a.h5", "1");
+    bench(dir, "b.h5", "2");
+    let a = history::read(&dir.join("a.h5")).unwrap();
+    let b = history::read(&dir.join("b.h5")).unwrap();
+    assert_ne!(a[0].fingerprint_id, b[0].fingerprint_id);
+
+    let m = run_in(
+        dir,
+        &["bench", "merge", "a.h5", "b.h5", "--into", "h.h5"],
+        &[],
+    );
+    m.expect(0);
+    assert!(
+        m.stdout()
+            .contains("h.h5: 3 run(s) added, 0 already present"),
+        "{}",
+        m.stdout()
+    );
+    let merged = history::read(&dir.join("h.h5")).unwrap();
+    let keys = |runs: &[history::Run]| {
+        let mut k: Vec<String> = runs.iter().map(|r| r.key()).collect();
+        k.sort();
+        k
+    };
+    let mut want: Vec<String> = a.iter().chain(&b).map(|r| r.key()).collect();
+    want.sort();
+    assert_eq!(keys(&merged), want, "runs keep their ids");
+    for r in &merged {
+        let src = a.iter().chain(&b).find(|s| s.key() == r.key()).unwrap();
+        assert!(r.same_content(src), "{}", r.key());
+    }
+
+    // The same histories again: nothing added, the file not even rewritten.
+    let before = std::fs::read(dir.join("h.h5")).unwrap();
+    let again = run_in(
+        dir,
+        &["bench", "merge", "a.h5", "b.h5", "--into", "h.h5"],
+        &[],
+    );
+    again.expect(0);
+    assert!(
+        again
+            .stdout()
+            .contains("0 run(s) added, 3 already present; unchanged"),
+        "{}",
+        again.stdout()
+    );
+    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+
+    // One column per device, the reference named, and the CSV with one row per device.
+    let ref_id = &b[0].fingerprint_id;
+    let r = run_in(
+        dir,
+        &[
+            "bench",
+            "report",
+            "--history",
+            "h.h5",
+            "--csv",
+            "r.csv",
+            "--reference",
+            ref_id,
+        ],
+        &[],
+    );
+    r.expect(0);
+    let out = r.stdout();
+    assert!(out.contains(&format!("{} ", a[0].fingerprint_id)), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('[') && l.contains(ref_id) && l.ends_with("(reference)")),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("matmul/512"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" ref") && row.matches('±').count() == 2,
+        "{row}"
+    );
+    let csv = std::fs::read_to_string(dir.join("r.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "kernel,fingerprint,device,label,run,time,median_ms,mad_ms,reps,speedup_vs_reference,reference"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    let ref_row: Vec<&str> = lines
+        .iter()
+        .find(|l| l.contains(&format!(",{ref_id},cpu,")))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(ref_row[9], "1", "the reference is 1× itself: {csv}");
+    assert!(dir.join("report.png").exists());
+
+    // The trend of one kernel: every run of each device, oldest first, and a figure.
+    let t = run_in(
+        dir,
+        &[
+            "bench",
+            "report",
+            "--history",
+            "h.h5",
+            "--trend",
+            "matmul/512",
+            "--plot",
+            "t.png",
+        ],
+        &[],
+    );
+    t.expect(0);
+    let runs_listed = t.stdout().lines().filter(|l| l.contains("/run-")).count();
+    assert_eq!(runs_listed, 3, "{}", t.stdout());
+    assert!(dir.join("t.png").exists() && dir.join("t.svg").exists());
+    let none = run_in(
+        dir,
+        &["bench", "report", "--history", "h.h5", "--trend", "nope"],
+        &[],
+    );
+    none.expect(2);
+    assert!(
+        none.stderr().contains("no run measured 'nope'"),
+        "{}",
+        none.stderr()
+    );
+
+    // A different run under an id the target holds is an error, and nothing is written.
+    let mut forged = b[0].clone();
+    forged.fingerprint_id = a[0].fingerprint_id.clone();
+    forged.fingerprint = a[0].fingerprint.clone();
+    forged.run_id = a[0].run_id.clone();
+    forged.measurements[0].times_s[0] *= 2.0;
+    let path = dir.join("forged.h5");
+    write_run(&path, &forged);
+    let c = run_in(dir, &["bench", "merge", "forged.h5", "--into", "h.h5"], &[]);
+    c.expect(2);
+    assert!(
+        c.stderr().contains(&format!(
+            "run {} differs from the run of that id",
+            forged.key()
+        )),
+        "{}",
+        c.stderr()
+    );
+    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+}
+
+/// Writes one run under exactly its id (as a history of another machine would hold it).
+fn write_run(path: &Path, r: &history::Run) {
+    let f = hdf5::File::create(path).unwrap();
+    let g = f.create_group(&r.fingerprint_id).unwrap();
+    for (k, v) in &r.fingerprint.fields {
+        let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+        g.new_attr::<hdf5::types::VarLenUnicode>()
+            .create(k.as_str())
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    }
+    let run = g.create_group(&r.run_id).unwrap();
+    let attr = |name: &str, v: &str| {
+        let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+        run.new_attr::<hdf5::types::VarLenUnicode>()
+            .create(name)
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    };
+    attr("time", &r.time);
+    attr("git_commit", &r.git_commit);
+    let ms = &r.measurements;
+    let names: Vec<hdf5::types::VarLenUnicode> =
+        ms.iter().map(|m| m.kernel.parse().unwrap()).collect();
+    run.new_dataset_builder()
+        .with_data(&names)
+        .create("kernel")
+        .unwrap();
+    let col = |f: &dyn Fn(&three_factors::bench::Measurement) -> f64| -> Vec<f64> {
+        ms.iter().map(f).collect()
+    };
+    for (name, v) in [
+        ("work", col(&|m| m.work)),
+        ("median_s", col(&|m| m.median_s())),
+        ("mad_s", col(&|m| m.mad_s())),
+    ] {
+        run.new_dataset_builder()
+            .with_data(&v)
+            .create(name)
+            .unwrap();
+    }
+    let iters: Vec<i64> = ms.iter().map(|m| m.iterations).collect();
+    let reps: Vec<i64> = ms.iter().map(|m| m.times_s.len() as i64).collect();
+    let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.clone()).collect();
+    run.new_dataset_builder()
+        .with_data(&iters)
+        .create("iterations")
+        .unwrap();
+    run.new_dataset_builder()
+        .with_data(&reps)
+        .create("reps")
+        .unwrap();
+    run.new_dataset_builder()
+        .with_data(&times)
+        .create("times_s")
+        .unwrap();
+}
+
+#[test]
+fn export_writes_the_documented_json_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    run_in(
+        dir,
+        &[
+            "bench",
+            "--quick",
+            "--warmup",
+            "1",
+            "--reps",
+            "3",
+            "--threads",
+            "1",
+            "--history",
+            "h.h5",
+        ],
+        &[],
+    )
+    .expect(0);
+    let run = history::read(&dir.join("h.h5")).unwrap().pop().unwrap();
+    let kernels: Vec<&str> = run.measurements.iter().map(|m| m.kernel.as_str()).collect();
+
+    // Bencher Metric Format: {benchmark: {measure: {value (required), lower_value, upper_value}}},
+    // latency in nanoseconds.
+    let r = run_in(
+        dir,
+        &[
+            "bench",
+            "export",
+            "--history",
+            "h.h5",
+            "--format",
+            "bencher",
+            "--out",
+            "bmf.json",
+        ],
+        &[],
+    );
+    r.expect(0);
+    let bmf: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
+    let obj = bmf.as_object().expect("BMF is an object");
+    assert_eq!(
+        obj.keys().map(String::as_str).collect::<Vec<_>>().len(),
+        kernels.len()
+    );
+    for (name, measures) in obj {
+        assert!(kernels.contains(&name.as_str()), "{name}");
+        let measures = measures
+            .as_object()
+            .expect("a benchmark is an object of measures");
+        assert!(measures.contains_key("latency"), "{name}");
+        for (measure, metric) in measures {
+            let metric = metric.as_object().expect("a metric is an object");
+            for k in metric.keys() {
+                assert!(
+                    ["value", "lower_value", "upper_value"].contains(&k.as_str()),
+                    "{k}"
+                );
+            }
+            let get = |k: &str| metric.get(k).and_then(Value::as_f64);
+            let v = get("value").expect("value is a required number");
+            let (lo, hi) = (
+                get("lower_value").unwrap(),
+                get("upper_value").unwrap_or(f64::INFINITY),
+            );
+            assert!(lo <= v && v <= hi, "{name} {measure}: {lo} {v} {hi}");
+        }
+        let m = run.get(name).unwrap();
+        let ns = measures["latency"]["value"].as_f64().unwrap();
+        assert!(
+            (ns - m.median_s() * 1e9).abs() <= 1e-6 * ns,
+            "{name}: latency is in ns"
+        );
+    }
+
+    // github-action-benchmark customSmallerIsBetter: [{name, unit, value, range?, extra?}].
+    let r = run_in(
+        dir,
+        &[
+            "bench",
+            "export",
+            "--history",
+            "h.h5",
+            "--format",
+            "github-action-benchmark",
+        ],
+        &[],
+    );
+    r.expect(0);
+    let gab: Value = serde_json::from_str(&r.stdout()).unwrap();
+    let entries = gab.as_array().expect("an array");
+    assert_eq!(entries.len(), kernels.len());
+    for e in entries {
+        let e = e.as_object().unwrap();
+        for k in e.keys() {
+            assert!(
+                ["name", "unit", "value", "range", "extra"].contains(&k.as_str()),
+                "{k}"
+            );
+        }
+        let name = e["name"].as_str().unwrap();
+        assert_eq!(e["unit"], "ms");
+        let v = e["value"].as_f64().unwrap();
+        assert!(
+            (v - run.get(name).unwrap().median_s() * 1e3).abs() <= 1e-9 * v,
+            "{name}"
+        );
+        assert!(e["range"].as_str().unwrap().starts_with("± "));
+        assert!(e["extra"].as_str().unwrap().contains(&run.fingerprint_id));
+    }
+
+    let bad = run_in(
+        dir,
+        &["bench", "export", "--history", "h.h5", "--format", "csv"],
+        &[],
+    );
+    bad.expect(2);
+    let missing = run_in(
+        dir,
+        &[
+            "bench",
+            "export",
+            "--history",
+            "h.h5",
+            "--format",
+            "bencher",
+            "--run",
+            "x/run-1",
+        ],
+        &[],
+    );
+    missing.expect(2);
+    assert!(
+        missing.stderr().contains("no run 'x/run-1'"),
+        "{}",
+        missing.stderr()
+    );
+}
+
+#[test]
+fn junit_of_a_failing_check_parses_and_names_the_failing_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::smoke(dir, "o", &[], &[]).expect(0);
+    let mut g: Golden =
+        toml::from_str(&std::fs::read_to_string(repo("golden/fig3/smoke.toml")).unwrap()).unwrap();
+    g.bands
+        .get_mut("lr0.02_bs32_seed0")
+        .unwrap()
+        .get_mut("lambda_max")
+        .unwrap()
+        .expected *= 0.2;
+    let golden = dir.join("golden/fig3/smoke.toml");
+    std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+    std::fs::write(&golden, g.to_toml()).unwrap();
+    let r = run_in(
+        dir,
+        &[
+            "check",
+            "o",
+            "--golden",
+            "golden/fig3/smoke.toml",
+            "--junit",
+            "junit.xml",
+        ],
+        &[],
+    );
+    r.expect(1);
+    let text = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(
+        suite.attribute("tests"),
+        Some(cases.len().to_string().as_str())
+    );
+    assert_eq!(suite.attribute("failures"), Some("1"));
+    let failed: Vec<_> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .collect();
+    assert_eq!(failed.len(), 1);
+    let f = failed[0];
+    assert_eq!(
+        f.attribute("classname"),
+        Some("fig3.smoke.lr0.02_bs32_seed0")
+    );
+    assert_eq!(f.attribute("name"), Some("lambda_max"));
+    let msg = f
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap()
+        .attribute("message")
+        .unwrap();
+    assert!(
+        msg.starts_with("expected ") && msg.contains(", got ") && msg.contains("×/÷2.4"),
+        "{msg}"
+    );
+
+    // A check that cannot run is one errored case, and exit 2.
+    let e = run_in(
+        dir,
+        &[
+            "check",
+            "o",
+            "--golden",
+            "absent.toml",
+            "--junit",
+            "error.xml",
+        ],
+        &[],
+    );
+    e.expect(2);
+    let text = std::fs::read_to_string(dir.join("error.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let err = doc.descendants().find(|n| n.has_tag_name("error")).unwrap();
+    assert!(
+        err.attribute("message").unwrap().contains("absent.toml"),
+        "{text}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_clap_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let bash = run_in(dir, &["completions", "bash"], &[]);
+    bash.expect(0);
+    for word in ["merge", "export", "--junit", "--add-platform", "--trend"] {
+        assert!(bash.stdout().contains(word), "bash completion lacks {word}");
+    }
+    let zsh = run_in(dir, &["completions", "zsh"], &[]);
+    zsh.expect(0);
+    assert!(
+        zsh.stdout().starts_with("#compdef three-factors"),
+        "{}",
+        zsh.stdout()
+    );
+    run_in(dir, &["completions", "tcsh"], &[]).expect(2);
+
+    let m = run_in(dir, &["man", "--out", "man"], &[]);
+    m.expect(0);
+    let page = std::fs::read_to_string(dir.join("man/three-factors-bench-merge.1")).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH three-factors-bench-merge"),
+        "{page}"
+    );
+    assert!(page.contains("\\-\\-into"), "{page}");
+    let top = std::fs::read_to_string(dir.join("man/three-factors.1")).unwrap();
+    assert!(top.contains("three\\-factors\\-repro(1)"), "{top}");
+}
