@@ -374,24 +374,27 @@ pub fn trend_plot(kernel: &str, t: &Trend, stem: &Path) -> Result<()> {
     )
 }
 
-/// The throughput of every kernel in each fingerprint's latest run, as a PNG dot chart.
+/// The cross-device figure (PNG): each device's median time per kernel on a log axis, one row
+/// per kernel, so devices read off side by side (lower is faster).
 pub fn report_plot(x: &CrossDevice, dest: &Path) -> Result<()> {
     let series: Vec<(String, Vec<(String, f64)>)> = x
         .columns
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let values = r
                 .measurements
                 .iter()
-                .map(|m| (m.kernel.clone(), m.throughput()))
+                .map(|m| (m.kernel.clone(), m.median_s() * 1e3))
                 .collect();
-            (r.fingerprint.label(), values)
+            let tag = if i == x.reference { ", reference" } else { "" };
+            (format!("[{i}] {}{tag}", r.fingerprint.label()), values)
         })
         .collect();
     crate::report::dot_chart(
         dest,
-        "kernel throughput by device (latest run each)",
-        "samples/s (matmul: FLOP/s)",
+        "median time per kernel by device (latest run each)",
+        "ms per repetition (log)",
         &x.kernels,
         &series,
     )

@@ -361,12 +361,13 @@ pub fn figure(dir: &Path, stem: &str, title: &str, rows: &[Row], a: &Analysis) -
     })
 }
 
-/// A dot chart: for each category (x, in order) the value of each series (log y), one colour per
-/// series. Written as PNG to `dest`.
+/// A horizontal dot chart: one row per category (top to bottom, in order), the value of each
+/// series on a log x axis, one colour per series, the legend below the chart. Written as PNG to
+/// `dest`.
 pub fn dot_chart(
     dest: &Path,
     title: &str,
-    y_desc: &str,
+    x_desc: &str,
     categories: &[String],
     series: &[(String, Vec<(String, f64)>)],
 ) -> Result<()> {
@@ -382,55 +383,71 @@ pub fn dot_chart(
     let (lo, hi) = vals
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let n = categories.len();
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    let legend_h = 20 + 22 * series.len() as u32;
+    let height = 140 + 26 * n.max(1) as u32 + legend_h;
+    // Row i is drawn at y = n - 1 - i, so the first category is on top.
+    let row = |c: &str| {
+        categories
+            .iter()
+            .position(|n| n == c)
+            .map(|i| (n - 1 - i) as f64)
+    };
     crate::files::write_with(dest, true, |tmp| {
-        let root = BitMapBackend::new(tmp, (1400, 700)).into_drawing_area();
+        let root = BitMapBackend::new(tmp, (1200, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (upper, lower) = root.split_vertically(height - legend_h);
+        let mut chart = ChartBuilder::on(&upper)
             .margin(20)
             .caption(title, ("sans-serif", 22))
-            .x_label_area_size(200)
-            .y_label_area_size(80)
-            .build_cartesian_2d(
-                -0.5f64..categories.len() as f64 - 0.5,
-                (lo / 2.0..hi * 2.0).log_scale(),
-            )
+            .x_label_area_size(50)
+            .y_label_area_size(40 + 7 * longest)
+            .build_cartesian_2d((lo / 1.5..hi * 1.5).log_scale(), -0.5f64..n as f64 - 0.5)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_labels(categories.len())
-            .x_label_formatter(&|x| {
-                categories
-                    .get(x.round() as usize)
-                    .cloned()
-                    .unwrap_or_default()
+            .y_labels(n)
+            .y_label_formatter(&|y| {
+                let i = y.round();
+                if (y - i).abs() > 1e-6 || i < 0.0 || i as usize >= n {
+                    return String::new();
+                }
+                categories[n - 1 - i as usize].clone()
             })
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
-            .y_desc(y_desc)
+            .x_label_formatter(&|x| {
+                if *x >= 1e4 || *x < 1e-2 {
+                    format!("{x:.0e}")
+                } else {
+                    format!("{x}")
+                }
+            })
+            .label_style(("sans-serif", 13))
+            .x_desc(x_desc)
             .draw()
             .map_err(plot_err)?;
         for (k, (label, values)) in series.iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
             let pts: Vec<(f64, f64)> = values
                 .iter()
-                .filter_map(|(c, y)| Some((categories.iter().position(|n| n == c)? as f64, *y)))
+                .filter(|(_, v)| v.is_finite() && *v > 0.0)
+                .filter_map(|(c, v)| Some((*v, row(c)?)))
                 .collect();
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 6, color.filled())))
-                .map_err(plot_err)?
-                .label(label.clone())
-                .legend(move |(x, y)| Circle::new((x, y), 6, color.filled()));
+                .map_err(plot_err)?;
+            let y = 10 + 22 * k as i32;
+            lower
+                .draw(&Circle::new((60, y + 8), 6, color.filled()))
+                .map_err(plot_err)?;
+            lower
+                .draw(&Text::new(label.clone(), (75, y), ("sans-serif", 14)))
+                .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(plot_err)?;
         root.present().map_err(plot_err)
     })
 }
