@@ -258,6 +258,26 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
         "{}",
         r.stderr()
     );
+
+    // A folder mixing two platforms (one run of the committed class among native ones):
+    // refused, whatever the mode, as its hashes cannot be one class's.
+    common::smoke(tmp.path(), "p", &[], &[]).expect(0);
+    std::fs::copy(
+        tmp.path().join("p/lr0.02_bs32_seed0.h5"),
+        tmp.path().join("o/lr0.02_bs32_seed0.h5"),
+    )
+    .unwrap();
+    std::fs::write(&g, committed.to_toml()).unwrap();
+    for extra in [&["--add-platform"][..], &[]] {
+        let r = bless_smoke_with(tmp.path(), "g.toml", extra);
+        r.expect(2);
+        assert!(
+            r.stderr().contains("come from 2 platform class(es)"),
+            "{extra:?}: {}",
+            r.stderr()
+        );
+        assert_eq!(load_golden(&g).to_toml(), committed.to_toml());
+    }
 }
 
 #[test]

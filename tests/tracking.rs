@@ -507,3 +507,83 @@ fn completions_and_man_pages_come_from_the_clap_definitions() {
     let top = std::fs::read_to_string(dir.join("man/three-factors.1")).unwrap();
     assert!(top.contains("three\\-factors\\-repro(1)"), "{top}");
 }
+
+/// Older histories numbered runs per file: two files of one device each with its own
+/// `run-0001` (as `ci/gpu-bench` wrote them) merge, the second re-keyed by its content, once.
+#[test]
+fn per_file_run_numbers_are_re_keyed_by_content_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    bench(dir, "src.h5", "1");
+    bench(dir, "src.h5", "1");
+    let runs = history::read(&dir.join("src.h5")).unwrap();
+    assert_eq!(runs.len(), 2);
+    for (i, file) in ["one.h5", "two.h5"].iter().enumerate() {
+        let mut r = runs[i].clone();
+        r.run_id = "run-0001".into();
+        write_run(&dir.join(file), &r);
+    }
+    let fp = &runs[0].fingerprint_id;
+    let m = run_in(
+        dir,
+        &["bench", "merge", "one.h5", "two.h5", "--into", "h.h5"],
+        &[],
+    );
+    m.expect(0);
+    // The content id is the one `bench` itself gave the run.
+    let rekeyed = format!("re-keyed {fp}/run-0001 -> {fp}/{}", runs[1].run_id);
+    assert!(m.stdout().contains(&rekeyed), "{}", m.stdout());
+    let merged = history::read(&dir.join("h.h5")).unwrap();
+    let mut keys: Vec<String> = merged.iter().map(|r| r.key()).collect();
+    keys.sort();
+    let mut want = vec![format!("{fp}/run-0001"), runs[1].key()];
+    want.sort();
+    assert_eq!(keys, want);
+    assert!(merged
+        .iter()
+        .any(|r| r.same_content(&runs[0]) && r.run_id == "run-0001"));
+    assert!(merged
+        .iter()
+        .any(|r| r.same_content(&runs[1]) && r.run_id == runs[1].run_id));
+
+    let before = std::fs::read(dir.join("h.h5")).unwrap();
+    let again = run_in(
+        dir,
+        &["bench", "merge", "one.h5", "two.h5", "--into", "h.h5"],
+        &[],
+    );
+    again.expect(0);
+    assert!(
+        again
+            .stdout()
+            .contains("0 run(s) added, 2 already present; unchanged"),
+        "{}",
+        again.stdout()
+    );
+    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+
+    // A file of another kind is named as such, not read as a broken history.
+    let art = dir.join("not-a-history.h5");
+    let f = hdf5::File::create(&art).unwrap();
+    f.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("format")
+        .unwrap()
+        .write_scalar(
+            &"three-factors-run/3"
+                .parse::<hdf5::types::VarLenUnicode>()
+                .unwrap(),
+        )
+        .unwrap();
+    drop(f);
+    let bad = run_in(
+        dir,
+        &["bench", "merge", "not-a-history.h5", "--into", "h.h5"],
+        &[],
+    );
+    bad.expect(2);
+    assert!(
+        bad.stderr().contains("not a benchmark history"),
+        "{}",
+        bad.stderr()
+    );
+}

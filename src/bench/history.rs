@@ -221,7 +221,7 @@ pub fn merge(into: &Path, sources: &[&Path]) -> Result<Merged> {
     Ok(done)
 }
 
-/// The run with key `<fingerprint id>/run-NNNN`.
+/// The run with key `<fingerprint id>/<run id>`.
 pub fn find<'a>(runs: &'a [Run], key: &str) -> Result<&'a Run> {
     runs.iter().find(|r| r.key() == key).ok_or_else(|| {
         Error::Invalid(format!(
@@ -286,6 +286,7 @@ pub fn latest_per_fingerprint(runs: &[Run]) -> Vec<&Run> {
 /// Every run in the file, ordered by fingerprint, then in the order they were measured.
 pub fn read(path: &Path) -> Result<Vec<Run>> {
     let f = h5::open(path)?;
+    refuse_other_kinds(path, &f, path, true)?;
     let mut runs = Vec::new();
     let mut ids = f.member_names().map_err(Error::hdf5(path, "/"))?;
     ids.sort();

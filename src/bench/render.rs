@@ -241,7 +241,7 @@ pub fn report(x: &CrossDevice) -> String {
 /// gives the table's shape.
 pub fn report_csv(x: &CrossDevice) -> String {
     let quote = |v: &str| {
-        if v.contains([',', '"', '\n']) {
+        if v.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", v.replace('"', "\"\""))
         } else {
             v.to_string()

@@ -61,10 +61,11 @@ pub fn report(suite: &str, r: &Report) -> String {
             let msg = format!("expected {}, got {} ({})", f.expected, f.got, f.band);
             body += &format!(
                 "<testcase classname=\"{classname}\" name=\"{name}\">\n\
-                 <failure message=\"{}\" type=\"regression\">{}: {} {msg}</failure>\n</testcase>\n",
+                 <failure message=\"{}\" type=\"regression\">{}: {} {}</failure>\n</testcase>\n",
                 esc(&msg),
                 esc(&f.subject),
-                esc(&f.quantity)
+                esc(&f.quantity),
+                esc(&msg)
             );
         }
     }
@@ -88,6 +89,31 @@ pub fn error(suite: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markup_in_a_failure_is_escaped_everywhere() {
+        let r = Report {
+            findings: vec![super::super::Finding {
+                subject: "A<B & C".into(),
+                quantity: "contrast".into(),
+                expected: "A < B, p ≤ 0.05".into(),
+                got: "A > B & p = 0.2".into(),
+                band: "\"one-sided\"".into(),
+                ok: false,
+            }],
+            notes: vec!["<note>".into()],
+        };
+        let xml = report("golden/table1/smoke.toml", &r);
+        assert!(!xml.contains("A < B") && !xml.contains("A > B") && !xml.contains("<note>"));
+        assert!(
+            xml.contains("expected A &lt; B, p ≤ 0.05, got A &gt; B &amp; p = 0.2"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("classname=\"table1.smoke.A&lt;B &amp; C\""),
+            "{xml}"
+        );
+    }
 
     #[test]
     fn escapes_markup_and_drops_what_xml_cannot_hold() {

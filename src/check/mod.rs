@@ -1008,6 +1008,23 @@ pub fn bless(
             }
         }
     }
+    // One platform's complete set: its hashes are recorded under its class.
+    let classes: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .map(|s| s.provenance.get("platform_class").unwrap_or(""))
+        .collect();
+    let devices: std::collections::BTreeSet<String> =
+        runs.iter().map(|s| s.config.device.to_string()).collect();
+    if classes.len() != 1 || classes.contains("") || devices.len() != 1 {
+        return Err(Error::Invalid(format!(
+            "{}: the artifacts come from {} platform class(es) ({}) on {} device(s) ({}); bless one platform's complete set at a time",
+            from.display(),
+            classes.len(),
+            classes.iter().map(|c| if c.is_empty() { "none recorded" } else { c }).collect::<Vec<_>>().join(", "),
+            devices.len(),
+            devices.iter().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
     let grid_file = from.join(grid_key(&exp.name));
     let grid_hash = grid_hash(&grid_file).map_err(|e| {
         Error::Invalid(format!(
@@ -1127,11 +1144,13 @@ pub fn bless(
             new.record_platform(&runs, &lines, theory.as_ref(), &grid_hash);
             if let (Some(was), Some(now)) = (old.hashes.get(class), new.hashes.get(class)) {
                 if was != now {
-                    let differ: Vec<&str> = now
+                    let differ: std::collections::BTreeSet<&str> = now
                         .iter()
                         .filter(|(k, v)| was.get(*k) != Some(*v))
+                        .chain(was.iter().filter(|(k, _)| !now.contains_key(*k)))
                         .map(|(k, _)| k.as_str())
                         .collect();
+                    let differ: Vec<&str> = differ.into_iter().collect();
                     return Err(Error::Golden {
                         path: golden.to_path_buf(),
                         reason: format!(

@@ -293,15 +293,15 @@ fn report(
             );
         }
         out!("{}", render::trend_table(kernel, &t));
+        // `--plot t.png` or `t.svg` or `t`: both t.png and t.svg are written.
         let stem = plot
-            .map(|p| p.with_extension(""))
+            .map(|p| match p.extension().and_then(|e| e.to_str()) {
+                Some("png" | "svg") => p.with_extension(""),
+                _ => p,
+            })
             .unwrap_or_else(|| history.with_file_name("trend"));
         render::trend_plot(kernel, &t, &stem)?;
-        outln!(
-            "wrote {} and {}",
-            stem.with_extension("png").display(),
-            stem.with_extension("svg").display()
-        );
+        outln!("wrote {0}.png and {0}.svg", stem.display());
         return Ok(ExitCode::SUCCESS);
     }
     let x = render::CrossDevice::new(&runs, reference)

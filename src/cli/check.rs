@@ -49,7 +49,9 @@ pub fn check(a: CheckArgs) -> Result<ExitCode> {
             if let Some(j) = &a.junit {
                 let suite = a.golden.as_deref().unwrap_or(std::path::Path::new("check"));
                 let xml = check::junit::error(&suite.display().to_string(), &e.to_string());
-                three_factors::files::write(j, xml.as_bytes())?;
+                if let Err(w) = three_factors::files::write(j, xml.as_bytes()) {
+                    errln!("error: {w}");
+                }
             }
             return Err(e.into());
         }

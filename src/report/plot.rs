@@ -502,6 +502,10 @@ where
         if !lo.is_finite() {
             (x0, x1, lo, hi) = (0.0, 1.0, 0.0, 1.0);
         }
+        if x1 <= x0 {
+            // One point, or all at one x (e.g. a single benchmark run).
+            (x0, x1) = (x0 - 0.5, x1 + 0.5);
+        }
         let pad = ((hi - lo) * 0.05).max(1e-9);
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
@@ -570,7 +574,12 @@ where
 pub fn lines(stem: &Path, title: &str, panels: &[LinePanel]) -> Result<()> {
     register_font();
     let size = (520 * panels.len().max(1) as u32, 480);
-    let with = |ext: &str| stem.with_extension(ext);
+    // Appended, not substituted: a stem with a dot (`trend.hvp`) keeps its name.
+    let with = |ext: &str| {
+        let mut name = stem.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{ext}"));
+        stem.with_file_name(name)
+    };
     crate::files::write_with(&with("png"), true, |tmp| {
         draw_lines(
             BitMapBackend::new(tmp, size).into_drawing_area(),
