@@ -3,7 +3,7 @@
 //! `check --junit`, and the completions and man pages. Outcomes only, never timings.
 mod common;
 
-use common::{repo, run_in};
+use common::{repo, run_in, Run};
 use serde_json::Value;
 use std::path::Path;
 use three_factors::bench::history;
@@ -33,6 +33,26 @@ fn bench(dir: &Path, history: &str, threads: &str) {
     .expect(0);
 }
 
+/// `bench merge SOURCES --into h.h5`.
+fn merge(dir: &Path, sources: &[&str]) -> Run {
+    let mut args = vec!["bench", "merge"];
+    args.extend_from_slice(sources);
+    args.extend(["--into", "h.h5"]);
+    run_in(dir, &args, &[])
+}
+
+/// Merging `sources` into h.h5 again adds nothing and leaves the file's bytes as they were;
+/// returns those bytes.
+fn merge_again_changes_nothing(dir: &Path, sources: &[&str], present: usize) -> Vec<u8> {
+    let before = std::fs::read(dir.join("h.h5")).unwrap();
+    let again = merge(dir, sources);
+    again.expect(0);
+    let want = format!("0 run(s) added, {present} already present; unchanged");
+    assert!(again.stdout().contains(&want), "{}", again.stdout());
+    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+    before
+}
+
 #[test]
 fn merge_combines_devices_once_and_the_report_shows_both() {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,11 +64,7 @@ fn merge_combines_devices_once_and_the_report_shows_both() {
     let b = history::read(&dir.join("b.h5")).unwrap();
     assert_ne!(a[0].fingerprint_id, b[0].fingerprint_id);
 
-    let m = run_in(
-        dir,
-        &["bench", "merge", "a.h5", "b.h5", "--into", "h.h5"],
-        &[],
-    );
+    let m = merge(dir, &["a.h5", "b.h5"]);
     m.expect(0);
     assert!(
         m.stdout()
@@ -71,21 +87,7 @@ fn merge_combines_devices_once_and_the_report_shows_both() {
     }
 
     // The same histories again: nothing added, the file not even rewritten.
-    let before = std::fs::read(dir.join("h.h5")).unwrap();
-    let again = run_in(
-        dir,
-        &["bench", "merge", "a.h5", "b.h5", "--into", "h.h5"],
-        &[],
-    );
-    again.expect(0);
-    assert!(
-        again
-            .stdout()
-            .contains("0 run(s) added, 3 already present; unchanged"),
-        "{}",
-        again.stdout()
-    );
-    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+    let before = merge_again_changes_nothing(dir, &["a.h5", "b.h5"], 3);
 
     // One column per device, the reference named, and the CSV with one row per device.
     let ref_id = &b[0].fingerprint_id;
@@ -174,7 +176,7 @@ fn merge_combines_devices_once_and_the_report_shows_both() {
     forged.measurements[0].times_s[0] *= 2.0;
     let path = dir.join("forged.h5");
     write_run(&path, &forged);
-    let c = run_in(dir, &["bench", "merge", "forged.h5", "--into", "h.h5"], &[]);
+    let c = merge(dir, &["forged.h5"]);
     c.expect(2);
     assert!(
         c.stderr().contains(&format!(
@@ -524,11 +526,7 @@ fn per_file_run_numbers_are_re_keyed_by_content_once() {
         write_run(&dir.join(file), &r);
     }
     let fp = &runs[0].fingerprint_id;
-    let m = run_in(
-        dir,
-        &["bench", "merge", "one.h5", "two.h5", "--into", "h.h5"],
-        &[],
-    );
+    let m = merge(dir, &["one.h5", "two.h5"]);
     m.expect(0);
     // The content id is the one `bench` itself gave the run.
     let rekeyed = format!("re-keyed {fp}/run-0001 -> {fp}/{}", runs[1].run_id);
@@ -546,21 +544,7 @@ fn per_file_run_numbers_are_re_keyed_by_content_once() {
         .iter()
         .any(|r| r.same_content(&runs[1]) && r.run_id == runs[1].run_id));
 
-    let before = std::fs::read(dir.join("h.h5")).unwrap();
-    let again = run_in(
-        dir,
-        &["bench", "merge", "one.h5", "two.h5", "--into", "h.h5"],
-        &[],
-    );
-    again.expect(0);
-    assert!(
-        again
-            .stdout()
-            .contains("0 run(s) added, 2 already present; unchanged"),
-        "{}",
-        again.stdout()
-    );
-    assert_eq!(std::fs::read(dir.join("h.h5")).unwrap(), before);
+    merge_again_changes_nothing(dir, &["one.h5", "two.h5"], 2);
 
     // A file of another kind is named as such, not read as a broken history.
     let art = dir.join("not-a-history.h5");
@@ -575,11 +559,7 @@ fn per_file_run_numbers_are_re_keyed_by_content_once() {
         )
         .unwrap();
     drop(f);
-    let bad = run_in(
-        dir,
-        &["bench", "merge", "not-a-history.h5", "--into", "h.h5"],
-        &[],
-    );
+    let bad = merge(dir, &["not-a-history.h5"]);
     bad.expect(2);
     assert!(
         bad.stderr().contains("not a benchmark history"),

@@ -240,13 +240,7 @@ pub fn report(x: &CrossDevice) -> String {
 /// `pd.read_csv(path)` reads it; `.pivot(index="kernel", columns="label", values="median_ms")`
 /// gives the table's shape.
 pub fn report_csv(x: &CrossDevice) -> String {
-    let quote = |v: &str| {
-        if v.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", v.replace('"', "\"\""))
-        } else {
-            v.to_string()
-        }
-    };
+    let quote = crate::report::csv_field;
     let reference = x.columns[x.reference].fingerprint_id.as_str();
     let mut s = String::from(
         "kernel,fingerprint,device,label,run,time,median_ms,mad_ms,reps,speedup_vs_reference,reference\n",

@@ -175,6 +175,15 @@ fn columns(rows: &[Row]) -> Vec<(String, Column)> {
     out
 }
 
+/// One CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+pub fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
+
 /// Writes the table as CSV (header row, then one row per run; flags as 0/1, floats in Rust's
 /// shortest round-trip form), atomically. `pd.read_csv(path)` reads it.
 pub fn write_grid_csv(path: &Path, rows: &[Row]) -> Result<()> {
@@ -192,10 +201,7 @@ pub fn write_grid_csv(path: &Path, rows: &[Row]) -> Result<()> {
                 Column::F64(v) => v[i].to_string(),
                 Column::I64(v) => v[i].to_string(),
                 Column::Flag(v) => v[i].to_string(),
-                Column::Text(v) if v[i].contains([',', '"', '\n']) => {
-                    format!("\"{}\"", v[i].replace('"', "\"\""))
-                }
-                Column::Text(v) => v[i].clone(),
+                Column::Text(v) => csv_field(&v[i]),
             })
             .collect();
         out.push_str(&cells.join(","));
