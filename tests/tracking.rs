@@ -249,6 +249,13 @@ fn write_run(path: &Path, r: &history::Run) {
         .unwrap();
 }
 
+/// `bench export --history h.h5` plus `args`.
+fn export(dir: &Path, args: &[&str]) -> Run {
+    let mut a = vec!["bench", "export", "--history", "h.h5"];
+    a.extend_from_slice(args);
+    run_in(dir, &a, &[])
+}
+
 #[test]
 fn export_writes_the_documented_json_shapes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -275,28 +282,12 @@ fn export_writes_the_documented_json_shapes() {
 
     // Bencher Metric Format: {benchmark: {measure: {value (required), lower_value, upper_value}}},
     // latency in nanoseconds.
-    let r = run_in(
-        dir,
-        &[
-            "bench",
-            "export",
-            "--history",
-            "h.h5",
-            "--format",
-            "bencher",
-            "--out",
-            "bmf.json",
-        ],
-        &[],
-    );
+    let r = export(dir, &["--format", "bencher", "--out", "bmf.json"]);
     r.expect(0);
     let bmf: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bmf.json")).unwrap()).unwrap();
     let obj = bmf.as_object().expect("BMF is an object");
-    assert_eq!(
-        obj.keys().map(String::as_str).collect::<Vec<_>>().len(),
-        kernels.len()
-    );
+    assert_eq!(obj.len(), kernels.len());
     for (name, measures) in obj {
         assert!(kernels.contains(&name.as_str()), "{name}");
         let measures = measures
@@ -328,18 +319,7 @@ fn export_writes_the_documented_json_shapes() {
     }
 
     // github-action-benchmark customSmallerIsBetter: [{name, unit, value, range?, extra?}].
-    let r = run_in(
-        dir,
-        &[
-            "bench",
-            "export",
-            "--history",
-            "h.h5",
-            "--format",
-            "github-action-benchmark",
-        ],
-        &[],
-    );
+    let r = export(dir, &["--format", "github-action-benchmark"]);
     r.expect(0);
     let gab: Value = serde_json::from_str(&r.stdout()).unwrap();
     let entries = gab.as_array().expect("an array");
@@ -369,20 +349,7 @@ fn export_writes_the_documented_json_shapes() {
         &[],
     );
     bad.expect(2);
-    let missing = run_in(
-        dir,
-        &[
-            "bench",
-            "export",
-            "--history",
-            "h.h5",
-            "--format",
-            "bencher",
-            "--run",
-            "x/run-1",
-        ],
-        &[],
-    );
+    let missing = export(dir, &["--format", "bencher", "--run", "x/run-1"]);
     missing.expect(2);
     assert!(
         missing.stderr().contains("no run 'x/run-1'"),
