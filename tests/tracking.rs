@@ -343,11 +343,7 @@ fn export_writes_the_documented_json_shapes() {
         assert!(e["extra"].as_str().unwrap().contains(&run.fingerprint_id));
     }
 
-    let bad = run_in(
-        dir,
-        &["bench", "export", "--history", "h.h5", "--format", "csv"],
-        &[],
-    );
+    let bad = export(dir, &["--format", "csv"]);
     bad.expect(2);
     let missing = export(dir, &["--format", "bencher", "--run", "x/run-1"]);
     missing.expect(2);
