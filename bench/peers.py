@@ -161,6 +161,20 @@ def main():
 
         timed(pyh, 1, 0, device)
         emit(f"pyhessian/lambda_max_tol1e-3/w{width}/s{n}", -1, timed(pyh, *few, device))
+    xe = torch.from_numpy(f["evaluate"]["x"][()]).to(device)
+    ye = torch.from_numpy(f["evaluate"]["y"][()]).to(device)
+
+    def evaluate():
+        # What `three-factors` does to evaluate a model: no gradients, chunks of 4096 samples.
+        with torch.no_grad():
+            loss, correct = 0.0, 0
+            for i in range(0, xe.shape[0], 4096):
+                out = model(xe[i:i + 4096])
+                loss += F.cross_entropy(out, ye[i:i + 4096], reduction="sum").item()
+                correct += (out.argmax(1) == ye[i:i + 4096]).sum().item()
+            return loss / xe.shape[0], correct / xe.shape[0]
+
+    bench(f"eager/evaluate/w{width}/s{xe.shape[0]}", 1, evaluate, a.warmup, a.reps, device)
     m = a.matmul
     A = torch.randn(m, m, device=device)
     B = torch.randn(m, m, device=device)

@@ -1,4 +1,4 @@
-//! One exact Hessian-vector product, 20 power iterations and Lanczos λ_max (tol 1e-3) on a
+//! One exact Hessian-vector product (the R-operator, and double backward for comparison), 20 power iterations and Lanczos λ_max (tol 1e-3) on a
 //! 1000-sample batch of the paper's MLP, by width and device, reported as samples/s. CUDA runs
 //! when libtorch sees a GPU, timed with `iter_custom` and explicit synchronisation.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -40,6 +40,12 @@ fn hvp(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("exact", width), &width, |b, _| {
                 b.iter_custom(|n| timed(device, n, || drop(h.apply(&v).expect("hvp"))))
             });
+            let db = Hvp::new(&obj, HvpMethod::DoubleBackward, 0.0).expect("hvp");
+            g.bench_with_input(
+                BenchmarkId::new("double_backward", width),
+                &width,
+                |b, _| b.iter_custom(|n| timed(device, n, || drop(db.apply(&v).expect("hvp")))),
+            );
             g.bench_with_input(
                 BenchmarkId::new("power_iteration_20", width),
                 &width,

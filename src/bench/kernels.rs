@@ -121,6 +121,9 @@ pub struct Suite {
     pub curvature_samples: usize,
     /// Include λ_max to tolerance 1e-3 (up to 100 iterations; slow on a CPU).
     pub lambda_max: bool,
+    /// Evaluation (loss and accuracy, no gradients) runs on this many samples at the largest
+    /// width: the size of a quick profile's training subset.
+    pub evaluate_samples: usize,
     pub matmul_n: i64,
     /// Run only the kernels whose id contains this text (e.g. `sgd_step/w512/s1000`).
     pub only: Option<String>,
@@ -134,6 +137,7 @@ impl Suite {
             batch_sizes: vec![25, 128, 1000],
             curvature_samples: 1000,
             lambda_max: true,
+            evaluate_samples: 10_000,
             matmul_n: 2048,
             only: None,
         }
@@ -145,6 +149,7 @@ impl Suite {
             batch_sizes: vec![25, 128, 1000],
             curvature_samples: 1000,
             lambda_max: false,
+            evaluate_samples: 10_000,
             matmul_n: 512,
             only: None,
         }
@@ -155,10 +160,59 @@ impl Suite {
     }
 }
 
-/// FLOPs of one SGD step of the MLP (forward 2·S·Σ fan_in·fan_out, backward twice that).
+/// Multiply-accumulates per sample of one forward pass of the MLP at `width`: all layers
+/// (Σ fan_in·fan_out) and the first layer alone.
+fn forward_macs(width: usize) -> (f64, f64) {
+    let s = MlpShape::fashion(width);
+    let (i, w, c) = (s.input as f64, s.width as f64, s.classes as f64);
+    (i * w + (s.hidden as f64 - 1.0) * w * w + w * c, i * w)
+}
+
+/// FLOPs of the matrix products one SGD step (or one gradient) of the MLP needs: forward,
+/// weight gradients, input gradients of every layer but the first (the data needs none).
 pub fn step_flops(width: usize, s: usize) -> f64 {
-    let w = width as f64;
-    6.0 * s as f64 * (784.0 * w + 2.0 * w * w + 10.0 * w)
+    let (all, first) = forward_macs(width);
+    2.0 * s as f64 * (3.0 * all - first)
+}
+
+/// FLOPs of the matrix products one exact HVP needs: per layer two in the R-forward pass, two
+/// for R{∂L/∂W} and two for R{∂L/∂h} in the R-backward pass, except the first layer (one and
+/// one). Double backward multiplies the same matrices.
+pub fn hvp_flops(width: usize, s: usize) -> f64 {
+    let (all, first) = forward_macs(width);
+    2.0 * s as f64 * (6.0 * all - 4.0 * first)
+}
+
+/// The FLOPs of a kernel of the suite, from its id (`eager/` and `pyhessian/` peers do the same
+/// arithmetic) and its iteration count; `None` where the count is unknown (PyHessian does not
+/// report its iterations). Counted are the matrix products the kernel needs at least (for the
+/// curvature kernels: the forward and backward pass at θ once, then `iterations` HVPs), so
+/// FLOP/s over the matmul rate is how close a kernel comes to the device's limit.
+pub fn kernel_flops(kernel: &str, iterations: i64) -> Option<f64> {
+    let id = kernel
+        .strip_prefix("eager/")
+        .or_else(|| kernel.strip_prefix("pyhessian/"))
+        .unwrap_or(kernel);
+    let parts: Vec<&str> = id.split('/').collect();
+    if let ["matmul", n] = parts[..] {
+        return Some(2.0 * n.parse::<f64>().ok()?.powi(3));
+    }
+    let [name, w, s] = parts[..] else {
+        return None;
+    };
+    let w: usize = w.strip_prefix('w')?.parse().ok()?;
+    let s: usize = s.strip_prefix('s')?.parse().ok()?;
+    let (all, first) = forward_macs(w);
+    let prepare = 2.0 * s as f64 * (2.0 * all - first);
+    match name {
+        "evaluate" => Some(2.0 * s as f64 * all),
+        "sgd_step" | "gradient" => Some(step_flops(w, s)),
+        "hvp" | "hvp_double_backward" => Some(hvp_flops(w, s)),
+        _ if name.starts_with("power_iteration") || name.starts_with("lambda_max") => {
+            (iterations > 0).then(|| prepare + iterations as f64 * hvp_flops(w, s))
+        }
+        _ => None,
+    }
 }
 
 /// Measures the suite's kernels one by one, skipping those it does not want.
@@ -244,6 +298,13 @@ pub fn run_suite(
     r.measure(format!("hvp/w{w}/s{n}"), n as f64, p, || {
         h.apply(&v).map(|_| 1)
     })?;
+    // The same product by double backward through autograd (PyHessian's method).
+    if suite.wants(&format!("hvp_double_backward/w{w}/s{n}")) {
+        let db = Hvp::new(&obj, HvpMethod::DoubleBackward, 0.0)?;
+        r.measure(format!("hvp_double_backward/w{w}/s{n}"), n as f64, p, || {
+            db.apply(&v).map(|_| 1)
+        })?;
+    }
     // Power iteration includes building the first-order graph, as PyHessian's loop does not
     // (it is built once in its constructor); so the fixed-count kernel below rebuilds it too.
     let few = Protocol {
@@ -274,6 +335,14 @@ pub fn run_suite(
             })?;
         }
     }
+    let e = suite.evaluate_samples;
+    if suite.wants(&format!("evaluate/w{w}/s{e}")) {
+        let data = random_batch(e, model_seed + 13, device);
+        r.measure(format!("evaluate/w{w}/s{e}"), e as f64, p, || {
+            let _ = crate::train::evaluate(&model, &data);
+            Ok(1)
+        })?;
+    }
     let m = suite.matmul_n;
     if suite.wants(&format!("matmul/{m}")) {
         let a = Tensor::randn([m, m], (Kind::Float, device));
@@ -301,6 +370,34 @@ mod tests {
         assert_eq!(m.median_s(), 3.0);
         assert!((m.mad_s() - 1.4826).abs() < 1e-12);
         assert!((m.throughput() - 10.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn kernel_flops_from_ids() {
+        // w512: Σ fan_in·fan_out = 784·512 + 2·512² + 512·10 = 930 816; first layer 401 408.
+        let (all, first) = (930_816.0, 401_408.0);
+        assert_eq!(kernel_flops("matmul/2048", 1), Some(2.0 * 2048f64.powi(3)));
+        assert_eq!(
+            kernel_flops("sgd_step/w512/s25", 1),
+            Some(2.0 * 25.0 * (3.0 * all - first))
+        );
+        let hvp = 2.0 * 1000.0 * (6.0 * all - 4.0 * first);
+        assert_eq!(kernel_flops("hvp/w512/s1000", 1), Some(hvp));
+        assert_eq!(kernel_flops("eager/hvp/w512/s1000", 1), Some(hvp));
+        assert_eq!(kernel_flops("hvp_double_backward/w512/s1000", 1), Some(hvp));
+        let prepare = 2.0 * 1000.0 * (2.0 * all - first);
+        assert_eq!(
+            kernel_flops("power_iteration_20/w512/s1000", 20),
+            Some(prepare + 20.0 * hvp)
+        );
+        assert_eq!(
+            kernel_flops("evaluate/w512/s10000", 1),
+            Some(2.0 * 10_000.0 * all)
+        );
+        // PyHessian does not report its iterations; unknown ids have no count.
+        assert_eq!(kernel_flops("pyhessian/lambda_max_tol1e-3/w512/s1000", -1), None);
+        assert_eq!(kernel_flops("something/w512/s1000", 1), None);
+        assert_eq!(kernel_flops("hvp/wide/s1000", 1), None);
     }
 
     #[test]

@@ -1,31 +1,45 @@
 //! Presenting benchmark results: the measurement table, the side-by-side ratios, a comparison's
 //! verdicts, the per-fingerprint report table and its plot.
 use super::history::{self, Run};
-use super::{Measurement, Ratio, Verdict};
+use super::{kernel_flops, Measurement, Ratio, Verdict};
 use crate::error::{Error, Result};
 use crate::report::plot::{LinePanel, Series};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// One line per kernel: median, MAD and throughput (GFLOP/s for matmul, else samples/s).
+/// One line per kernel: median, MAD, samples/s, and the FLOP/s of its matrix products
+/// ([`kernel_flops`]) with their share of the run's matmul rate.
 pub fn measurements(ms: &[Measurement]) -> String {
+    // The device's matmul rate: the Rust side's matmul kernel of the same run.
+    let matmul = ms
+        .iter()
+        .find(|m| m.kernel.starts_with("matmul/"))
+        .map(|m| m.throughput());
     let mut s = format!(
-        "{:<44} {:>12} {:>10} {:>16}\n",
-        "kernel", "median ms", "MAD ms", "samples/s"
+        "{:<44} {:>12} {:>10} {:>12} {:>9} {:>10}\n",
+        "kernel", "median ms", "MAD ms", "samples/s", "GFLOP/s", "of matmul"
     );
     for m in ms {
-        let rate = if m.kernel.contains("matmul/") {
-            format!("{:.1} GFLOP/s", m.throughput() / 1e9)
+        let flops = kernel_flops(&m.kernel, m.iterations).map(|f| f / m.median_s());
+        let samples = if m.kernel.contains("matmul/") {
+            "-".to_string()
         } else {
             format!("{:.0}", m.throughput())
         };
+        let gflops = flops.map_or("-".into(), |f| format!("{:.1}", f / 1e9));
+        let share = match (flops, matmul) {
+            (Some(f), Some(mm)) => format!("{:.0} %", 100.0 * f / mm),
+            _ => "-".into(),
+        };
         let _ = writeln!(
             s,
-            "{:<44} {:>12.3} {:>10.3} {:>16}",
+            "{:<44} {:>12.3} {:>10.3} {:>12} {:>9} {:>10}",
             m.kernel,
             m.median_s() * 1e3,
             m.mad_s() * 1e3,
-            rate
+            samples,
+            gflops,
+            share
         );
     }
     s

@@ -183,7 +183,7 @@ pub struct RunArgs {
     /// Curvature evaluation subset size.
     #[arg(long)]
     pub eval_samples: Option<usize>,
-    /// exact or finite_difference.
+    /// exact, double_backward or finite_difference.
     #[arg(long)]
     pub hvp: Option<String>,
     /// Stop at the first epoch whose loss on the whole training subset (eval mode) is at or below

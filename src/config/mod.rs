@@ -88,8 +88,13 @@ impl FromStr for ScheduleKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HvpMethod {
-    /// Double backward through autograd (exact up to rounding).
+    /// The exact Hessian (up to rounding): for the MLP's loss Pearlmutter's R-operator written
+    /// out (one R-forward and one R-backward pass per product, forward and backward at θ kept),
+    /// for any other objective double backward.
     Exact,
+    /// Double backward through autograd (exact up to rounding; PyHessian's method), for
+    /// comparison with `exact`.
+    DoubleBackward,
     /// Central differences of gradients, (∇L(θ+εv) − ∇L(θ−εv)) / 2ε (Wu et al. 2017; the paper).
     FiniteDifference,
 }
@@ -98,6 +103,7 @@ impl HvpMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             HvpMethod::Exact => "exact",
+            HvpMethod::DoubleBackward => "double_backward",
             HvpMethod::FiniteDifference => "finite_difference",
         }
     }
@@ -108,9 +114,10 @@ impl FromStr for HvpMethod {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "exact" => Ok(HvpMethod::Exact),
+            "double_backward" => Ok(HvpMethod::DoubleBackward),
             "finite_difference" => Ok(HvpMethod::FiniteDifference),
             _ => Err(format!(
-                "unknown HVP method '{s}' (expected exact or finite_difference)"
+                "unknown HVP method '{s}' (expected exact, double_backward or finite_difference)"
             )),
         }
     }

@@ -42,13 +42,6 @@ pub(crate) fn random_vector(
     Tensor::from_slice(&v).to_kind(kind).to_device(device)
 }
 
-fn kind_device(h: &Hvp) -> (Kind, Device) {
-    let p = match h {
-        Hvp::Exact { obj, .. } | Hvp::FiniteDifference { obj, .. } => &obj.params[0],
-    };
-    (p.kind(), p.device())
-}
-
 /// Power iteration: v ← Hv/‖Hv‖ until the Rayleigh quotient changes by at most `tol` relative
 /// (PyHessian's rule) or `max_iters` is reached. At a minimum H is (nearly) positive
 /// semi-definite, so the dominant eigenvalue is the largest one.
@@ -58,7 +51,7 @@ pub fn power_iteration(
     tol: f64,
     max_iters: usize,
 ) -> Result<TopEigenvalue> {
-    let (kind, device) = kind_device(h);
+    let (kind, device) = h.kind_device();
     let mut v = random_vector(rng, h.dim(), false, kind, device);
     v = &v / norm(&v);
     let mut trace = Vec::new();
@@ -95,7 +88,7 @@ pub fn power_iteration(
 /// Lanczos), so it needs several times fewer HVPs at equal tolerance; and it estimates the
 /// largest eigenvalue even where a negative one dominates in magnitude.
 pub fn lanczos(h: &Hvp, rng: &mut Rng, tol: f64, max_iters: usize) -> Result<TopEigenvalue> {
-    let (kind, device) = kind_device(h);
+    let (kind, device) = h.kind_device();
     let mut v = random_vector(rng, h.dim(), false, kind, device);
     v = &v / norm(&v);
     // The Krylov basis, one row per vector, grown by doubling so rows are views, never copies.
@@ -176,7 +169,7 @@ pub(crate) fn mean_and_se(xs: &[f64]) -> (f64, f64) {
 /// ‖H‖_F = sqrt(E‖Hv‖²) for v ~ N(0, I) (E[vvᵀ] = I ⇒ E‖Hv‖² = Tr(HᵀH)). The standard error
 /// is carried to the square root by the delta method: se(√m) = se(m) / (2√m).
 pub fn frobenius_norm(h: &Hvp, rng: &mut Rng, probes: usize) -> Result<ProbeEstimate> {
-    let (kind, device) = kind_device(h);
+    let (kind, device) = h.kind_device();
     let mut xs = Vec::with_capacity(probes);
     for _ in 0..probes {
         let v = random_vector(rng, h.dim(), false, kind, device);
@@ -198,7 +191,7 @@ pub fn frobenius_norm(h: &Hvp, rng: &mut Rng, probes: usize) -> Result<ProbeEsti
 
 /// Hutchinson's estimator Tr(H) = E[zᵀHz] with Rademacher z.
 pub fn hutchinson_trace(h: &Hvp, rng: &mut Rng, probes: usize) -> Result<ProbeEstimate> {
-    let (kind, device) = kind_device(h);
+    let (kind, device) = h.kind_device();
     let mut xs = Vec::with_capacity(probes);
     for _ in 0..probes {
         let z = random_vector(rng, h.dim(), true, kind, device);

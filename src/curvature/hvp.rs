@@ -1,8 +1,12 @@
-//! Hessian-vector products of a scalar objective over a list of parameter tensors, exact (double
-//! backward) or by central finite differences of gradients.
+//! Hessian-vector products of a scalar objective over a list of parameter tensors: exact (the
+//! MLP's R-operator where the objective is the MLP's loss, else double backward through
+//! autograd) or by central finite differences of gradients.
+use super::rop::MlpHvp;
 use crate::config::HvpMethod;
+use crate::data::Subset;
 use crate::error::{Error, Result};
-use tch::Tensor;
+use crate::model::{Mlp, Mode};
+use tch::{Device, Kind, Tensor};
 
 /// L(θ') for parameters θ' in the same order and shapes as the objective's `params`.
 pub type LossFn<'a> = Box<dyn Fn(&[&Tensor]) -> Tensor + 'a>;
@@ -12,6 +16,18 @@ pub struct Objective<'a> {
     /// The point θ (each `requires_grad`).
     pub params: Vec<Tensor>,
     pub loss: LossFn<'a>,
+    /// Set when the objective is the MLP's mean cross-entropy: lets `exact` use the
+    /// hand-written R-operator ([`MlpHvp`]) instead of double backward.
+    pub mlp: Option<MlpLoss<'a>>,
+}
+
+/// The MLP loss an [`Objective`] is: the model (at θ), the samples, the BatchNorm reading and
+/// the indices (into `model.params`) of the parameters in `Objective::params`, in order.
+pub struct MlpLoss<'a> {
+    pub model: &'a Mlp,
+    pub data: &'a Subset,
+    pub mode: Mode,
+    pub keep: Vec<usize>,
 }
 
 impl Objective<'_> {
@@ -65,11 +81,17 @@ pub fn norm(a: &Tensor) -> f64 {
 
 /// A prepared HVP operator v ↦ Hv at a fixed θ.
 pub enum Hvp<'o, 'a> {
+    /// The MLP's R-operator: forward and backward pass at θ kept, one R-forward and one
+    /// R-backward pass per product.
+    ROperator {
+        obj: &'o Objective<'a>,
+        op: Box<MlpHvp>,
+    },
     /// The first-order gradient graph is built once (`create_graph`) and reused for every v,
     /// so each product costs one backward pass through it (as PyHessian does).
-    Exact {
+    DoubleBackward {
         obj: &'o Objective<'a>,
-        grad: Tensor,
+        grads: Vec<Tensor>,
     },
     FiniteDifference {
         obj: &'o Objective<'a>,
@@ -80,12 +102,18 @@ pub enum Hvp<'o, 'a> {
 
 impl<'o, 'a> Hvp<'o, 'a> {
     pub fn new(obj: &'o Objective<'a>, method: HvpMethod, fd_eps: f64) -> Result<Self> {
-        Ok(match method {
-            HvpMethod::Exact => Hvp::Exact {
-                grad: obj.gradient_at(&obj.params, true)?,
+        Ok(match (method, &obj.mlp) {
+            (HvpMethod::Exact, Some(m)) => Hvp::ROperator {
+                op: Box::new(MlpHvp::new(m.model, m.data, m.mode, &m.keep)?),
                 obj,
             },
-            HvpMethod::FiniteDifference => Hvp::FiniteDifference {
+            (HvpMethod::Exact | HvpMethod::DoubleBackward, _) => {
+                let loss = obj.loss_at(&obj.params);
+                let grads = Tensor::f_run_backward(&[&loss], &obj.params, true, true)
+                    .map_err(Error::torch("gradient"))?;
+                Hvp::DoubleBackward { grads, obj }
+            }
+            (HvpMethod::FiniteDifference, _) => Hvp::FiniteDifference {
                 theta_norm: norm(&flatten(
                     &obj.params.iter().map(|p| p.detach()).collect::<Vec<_>>(),
                 )),
@@ -95,17 +123,36 @@ impl<'o, 'a> Hvp<'o, 'a> {
         })
     }
 
-    pub fn dim(&self) -> i64 {
+    fn objective(&self) -> &Objective<'a> {
         match self {
-            Hvp::Exact { obj, .. } | Hvp::FiniteDifference { obj, .. } => obj.dim(),
+            Hvp::ROperator { obj, .. }
+            | Hvp::DoubleBackward { obj, .. }
+            | Hvp::FiniteDifference { obj, .. } => obj,
         }
+    }
+
+    pub fn dim(&self) -> i64 {
+        self.objective().dim()
+    }
+
+    /// The parameters' element kind and device (that of the vectors `apply` takes).
+    pub fn kind_device(&self) -> (Kind, Device) {
+        let p = &self.objective().params[0];
+        (p.kind(), p.device())
     }
 
     /// Hv for a flat `v` of length D.
     pub fn apply(&self, v: &Tensor) -> Result<Tensor> {
         match self {
-            Hvp::Exact { obj, grad } => {
-                let gv = (grad * v.detach()).sum(grad.kind());
+            Hvp::ROperator { op, .. } => op.apply(v),
+            Hvp::DoubleBackward { obj, grads } => {
+                // Σ_i ⟨∂L/∂θ_i, v_i⟩ differentiated again: v enters as the gradient's weights.
+                let gv = grads
+                    .iter()
+                    .zip(unflatten(&v.detach(), grads))
+                    .map(|(g, vi)| (g * vi).sum(g.kind()))
+                    .reduce(|a, b| a + b)
+                    .expect("at least one parameter");
                 let hv = Tensor::f_run_backward(&[&gv], &obj.params, true, false)
                     .map_err(Error::torch("hvp double backward"))?;
                 Ok(flatten(&hv))

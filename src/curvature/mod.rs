@@ -13,11 +13,13 @@ mod estimators;
 mod hvp;
 pub mod interpolate;
 mod noise;
+mod rop;
 
 pub use estimators::{
     frobenius_norm, hutchinson_trace, lanczos, power_iteration, ProbeEstimate, TopEigenvalue,
 };
-pub use hvp::{dot, flatten, norm, unflatten, Hvp, Objective};
+pub use hvp::{dot, flatten, norm, unflatten, Hvp, MlpLoss, Objective};
+pub use rop::MlpHvp;
 pub use noise::{gradient_noise, GradientNoise, PerSample};
 
 use crate::config::{BnMode, CurvatureConfig, EigenMethod};
@@ -102,6 +104,12 @@ pub fn model_objective<'a>(model: &'a Mlp, data: &'a Subset, mode: Mode) -> Obje
             .iter()
             .map(|&i| model.params[i].1.shallow_clone())
             .collect(),
+        mlp: Some(MlpLoss {
+            model,
+            data,
+            mode,
+            keep: keep.clone(),
+        }),
         loss: Box::new(move |p| {
             let mut all: Vec<&tch::Tensor> = model.params.iter().map(|(_, t)| t).collect();
             for (k, &i) in keep.iter().enumerate() {

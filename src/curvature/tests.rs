@@ -194,6 +194,7 @@ fn quadratic_with_known_hessian() {
     let obj = Objective {
         params: vec![theta],
         loss: Box::new(|p| p[0].dot(&a.mv(p[0])) * 0.5),
+        mlp: None,
     };
     for method in [HvpMethod::Exact, HvpMethod::FiniteDifference] {
         let h = Hvp::new(&obj, method, 1e-4).unwrap();
@@ -252,6 +253,7 @@ fn batch_mode_hessian_matches_the_training_mode_hessian_and_leaves_out_flat_bias
             let h = model.forward_with(p, &data.x, Mode::Batch);
             cross_entropy(&h, &data.y)
         }),
+        mlp: None,
     };
     let hf = hessian_by_autograd(&full);
     // The left-out biases: zero gradient and zero Hessian rows in this mode.
@@ -398,3 +400,49 @@ fn gradient_noise_matches_explicit_per_sample_covariance() {
         est.alignment(hf)
     );
 }
+
+/// The R-operator and double backward agree on every product, in both BatchNorm readings:
+/// in float64 to rounding on the small model (trained and at initialisation), and in float32
+/// on a wider model to float32 rounding.
+#[test]
+fn r_operator_equals_double_backward() {
+    let check = |model: &Mlp, data: &Subset, kind: Kind, tol: f64| {
+        for mode in [Mode::Eval, Mode::Batch] {
+            let obj = model_objective(model, data, mode);
+            let rop = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
+            let db = Hvp::new(&obj, HvpMethod::DoubleBackward, 0.0).unwrap();
+            assert!(matches!(rop, Hvp::ROperator { .. }));
+            assert!(matches!(db, Hvp::DoubleBackward { .. }));
+            let mut rng = Rng::new(21);
+            for _ in 0..3 {
+                let v = super::estimators::random_vector(
+                    &mut rng,
+                    obj.dim(),
+                    false,
+                    kind,
+                    Device::Cpu,
+                );
+                let (a, b) = (rop.apply(&v).unwrap(), db.apply(&v).unwrap());
+                assert_eq!(a.size(), [obj.dim()]);
+                let err = norm(&(&a - &b)) / norm(&b);
+                assert!(err < tol, "{mode:?}: ‖Hv_R − Hv_db‖/‖Hv_db‖ = {err}");
+            }
+        }
+    };
+    let (trained, data) = trained_small_model(Kind::Double);
+    check(&trained, &data, Kind::Double, 1e-12);
+    let fresh = Mlp::new(SMALL, 9, Kind::Double, Device::Cpu);
+    check(&fresh, &data, Kind::Double, 1e-12);
+    let wide = Mlp::new(MlpShape::fashion(64), 3, Kind::Float, Device::Cpu);
+    let batch = crate::bench::random_batch(200, 4, Device::Cpu);
+    check(&wide, &batch, Kind::Float, 1e-5);
+    // A wrong length is an error naming both lengths, not a panic.
+    let obj = model_objective(&trained, &data, Mode::Eval);
+    let h = Hvp::new(&obj, HvpMethod::Exact, 0.0).unwrap();
+    let err = h
+        .apply(&Tensor::zeros([5], (Kind::Double, Device::Cpu)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[5]") && err.contains("183"), "{err}");
+}
+
