@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     // Before anything can touch libtorch: the numerics caps and the CUDA workspace setting are
     // read lazily by libtorch's first kernel, so they go into the environment while this process
     // is still single-threaded.
+    three_factors::platform::keep_freed_memory();
     let args = cli::parse();
     // SAFETY: no other thread exists yet.
     unsafe {

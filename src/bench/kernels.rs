@@ -301,9 +301,12 @@ pub fn run_suite(
     // The same product by double backward through autograd (PyHessian's method).
     if suite.wants(&format!("hvp_double_backward/w{w}/s{n}")) {
         let db = Hvp::new(&obj, HvpMethod::DoubleBackward, 0.0)?;
-        r.measure(format!("hvp_double_backward/w{w}/s{n}"), n as f64, p, || {
-            db.apply(&v).map(|_| 1)
-        })?;
+        r.measure(
+            format!("hvp_double_backward/w{w}/s{n}"),
+            n as f64,
+            p,
+            || db.apply(&v).map(|_| 1),
+        )?;
     }
     // Power iteration includes building the first-order graph, as PyHessian's loop does not
     // (it is built once in its constructor); so the fixed-count kernel below rebuilds it too.
@@ -395,7 +398,10 @@ mod tests {
             Some(2.0 * 10_000.0 * all)
         );
         // PyHessian does not report its iterations; unknown ids have no count.
-        assert_eq!(kernel_flops("pyhessian/lambda_max_tol1e-3/w512/s1000", -1), None);
+        assert_eq!(
+            kernel_flops("pyhessian/lambda_max_tol1e-3/w512/s1000", -1),
+            None
+        );
         assert_eq!(kernel_flops("something/w512/s1000", 1), None);
         assert_eq!(kernel_flops("hvp/wide/s1000", 1), None);
     }

@@ -19,8 +19,8 @@ pub use estimators::{
     frobenius_norm, hutchinson_trace, lanczos, power_iteration, ProbeEstimate, TopEigenvalue,
 };
 pub use hvp::{dot, flatten, norm, unflatten, Hvp, MlpLoss, Objective};
-pub use rop::MlpHvp;
 pub use noise::{gradient_noise, GradientNoise, PerSample};
+pub use rop::MlpHvp;
 
 use crate::config::{BnMode, CurvatureConfig, EigenMethod};
 use crate::data::{index_tensor, Subset};

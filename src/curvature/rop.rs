@@ -59,17 +59,16 @@ pub struct MlpHvp {
 impl MlpHvp {
     /// Runs the forward and backward pass at θ and keeps what every product needs.
     pub fn new(model: &Mlp, data: &Subset, mode: Mode, keep: &[usize]) -> Result<MlpHvp> {
-        let batch = match mode {
-            Mode::Eval => false,
-            Mode::Batch => true,
-            Mode::Train => {
-                return Err(Error::Invalid(
+        let batch =
+            match mode {
+                Mode::Eval => false,
+                Mode::Batch => true,
+                Mode::Train => return Err(Error::Invalid(
                     "the R-operator HVP takes BatchNorm in eval or batch mode, not train (which \
                      updates the running averages)"
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
         tch::no_grad(|| {
             let p = |i: usize| model.params[i].1.detach();
             let hidden = model.shape.hidden;
@@ -84,7 +83,10 @@ impl MlpHvp {
                     let mean = z.mean_dim(0, false, z.kind());
                     (mean, z.var_dim(0, false, false))
                 } else {
-                    (model.buffers[2 * l].1.detach(), model.buffers[2 * l + 1].1.detach())
+                    (
+                        model.buffers[2 * l].1.detach(),
+                        model.buffers[2 * l + 1].1.detach(),
+                    )
                 };
                 let iota = (var + BN_EPS).rsqrt();
                 let zhat = (z - mean) * &iota;
@@ -189,6 +191,7 @@ impl MlpHvp {
         let hidden = self.layers.len();
         // R-forward: R{h_l} for every layer, and what the R-backward needs.
         let mut rh: Vec<Option<Tensor>> = vec![None];
+        // Per layer R{ẑ} (batch) or R{z} (eval, where R{ẑ} = ι ⊙ R{z}).
         let mut rzhat = Vec::with_capacity(hidden);
         let mut c = Vec::with_capacity(hidden);
         for (l, layer) in self.layers.iter().enumerate() {
@@ -201,26 +204,41 @@ impl MlpHvp {
             if let Some(r) = &rh[l] {
                 let _ = rz.addmm_(r, &layer.w.tr());
             }
-            let rz_hat = if self.batch {
+            let vg = vs[ig]
+                .as_ref()
+                .expect("BatchNorm scales are always included");
+            let vbeta = vs[ibeta]
+                .as_ref()
+                .expect("BatchNorm shifts are always included");
+            // R{ẑ}: eval ι ⊙ R{z} (kept as R{z}, scaled where used); batch
+            // ι ⊙ (R{z} − mean R{z} − ẑ ⊙ c) with c = mean(ẑ ⊙ R{z}) = R{σ}.
+            // R{h} = mask ⊙ (V_β + γ ⊙ R{ẑ} + V_γ ⊙ ẑ).
+            let (kept, scale) = if self.batch {
                 let cl = (&layer.zhat * &rz).mean_dim(0, false, rz.kind());
-                let centred = &rz - rz.mean_dim(0, true, rz.kind()) - &layer.zhat * &cl;
+                let shift = rz.mean_dim(0, false, rz.kind()) * &layer.iota;
+                let mut rz_hat = &rz * &layer.iota - shift;
+                let _ = rz_hat.addcmul_(&layer.zhat, &(-(&cl * &layer.iota)));
                 c.push(Some(cl));
-                centred * &layer.iota
+                (rz_hat, layer.gamma.shallow_clone())
             } else {
                 c.push(None);
-                rz * &layer.iota
+                (rz, &layer.gamma * &layer.iota)
             };
-            let vg = vs[ig].as_ref().expect("BatchNorm scales are always included");
-            let vbeta = vs[ibeta].as_ref().expect("BatchNorm shifts are always included");
-            let mut ry = &rz_hat * &layer.gamma;
-            let _ = ry.addcmul_(&layer.zhat, vg);
-            let _ = ry.g_add_(vbeta);
-            rh.push(Some(self.hs[l + 1].threshold_backward(&ry, 0.0)));
-            rzhat.push(rz_hat);
+            rh.push(Some(forward_pass(
+                &kept,
+                &self.hs[l + 1],
+                &layer.zhat,
+                &scale,
+                vg,
+                vbeta,
+            )));
+            rzhat.push(kept);
         }
         // Output layer.
         let [io_w, io_b] = self.out_index;
-        let vo = vs[io_w].as_ref().expect("the output weight is always included");
+        let vo = vs[io_w]
+            .as_ref()
+            .expect("the output weight is always included");
         let h_last = &self.hs[hidden];
         let rh_last = rh[hidden].as_ref().expect("at least one hidden layer");
         let mut ro = match &vs[io_b] {
@@ -244,29 +262,35 @@ impl MlpHvp {
             let layer = &self.layers[l];
             let [iw, ib, ig, ibeta] = layer.index;
             let vg = vs[ig].as_ref().expect("included");
-            let rdy = self.hs[l + 1].threshold_backward(&rdh, 0.0);
-            let kind = rdy.kind();
-            // Σ_s R{dy}⊙ẑ and Σ_s dy⊙R{ẑ}: R{∂loss/∂γ}, reused by batch mode's R{∂loss/∂z}.
-            let rdy_zhat = (&rdy * &layer.zhat).sum_dim_intlist(0, false, kind);
-            let dy_rzhat = (&layer.dy * &rzhat[l]).sum_dim_intlist(0, false, kind);
-            let rdy_sum = rdy.sum_dim_intlist(0, false, kind);
+            // R{dy} = mask ⊙ R{dh}; R{∂loss/∂ẑ} = V_γ ⊙ dy + γ ⊙ R{dy}, through the (eval)
+            // normalisation: R{dz} = ι ⊙ (γ ⊙ R{dy} + V_γ ⊙ dy); and the column sums
+            // Σ_s R{dy}⊙ẑ, Σ_s dy⊙R{ẑ} (R{∂loss/∂γ}, reused by batch mode), Σ_s R{dy}, Σ_s R{dz}.
+            let gi = &layer.gamma * &layer.iota;
+            let vgi = vg * &layer.iota;
+            let (mut rdz, [rdy_zhat, mut dy_rzhat, rdy_sum, rdz_sum]) = backward_pass(
+                &rdh,
+                &self.hs[l + 1],
+                &layer.zhat,
+                &layer.dy,
+                &rzhat[l],
+                &gi,
+                &vgi,
+            );
+            if !self.batch {
+                dy_rzhat *= &layer.iota;
+            }
             if let Some(mut s) = slot_of(ig) {
                 let _ = s.copy_(&(&rdy_zhat + &dy_rzhat));
             }
             if let Some(mut s) = slot_of(ibeta) {
                 let _ = s.copy_(&rdy_sum);
             }
-            // R{∂loss/∂ẑ} = V_γ ⊙ dy + γ ⊙ R{dy}; then through the normalisation.
-            let gi = &layer.gamma * &layer.iota;
-            let mut rdz = &rdy * &gi;
-            let _ = rdz.addcmul_(&layer.dy, &(vg * &layer.iota));
             if let (Some((m_zdy, m_dy)), Some(cl)) = (&layer.mean_zhat_dy, &c[l]) {
                 let n = self.n;
                 // mean R{dẑ}, mean(R{ẑ}⊙dẑ + ẑ⊙R{dẑ}), and the mean(ẑ⊙dẑ) = γ⊙mean(ẑ⊙dy).
                 let m_rdzhat = vg * m_dy + &layer.gamma * (&rdy_sum / n);
-                let m_cross = &layer.gamma * (&dy_rzhat / n)
-                    + vg * m_zdy
-                    + &layer.gamma * (&rdy_zhat / n);
+                let m_cross =
+                    &layer.gamma * (&dy_rzhat / n) + vg * m_zdy + &layer.gamma * (&rdy_zhat / n);
                 let m1 = &layer.gamma * m_zdy;
                 let _ = rdz.addcmul_(&rzhat[l], &(-(m1 * &layer.iota)));
                 let _ = rdz.addcmul_(&layer.dz, &(-(cl * &layer.iota)));
@@ -280,7 +304,8 @@ impl MlpHvp {
                 }
             }
             if let Some(mut s) = slot_of(ib) {
-                let _ = s.copy_(&rdz.sum_dim_intlist(0, false, kind));
+                // Only in eval mode (batch mode leaves these biases out), where rdz is complete.
+                let _ = s.copy_(&rdz_sum);
             }
             if l > 0 {
                 let vw = vs[iw].as_ref().expect("included");
@@ -295,4 +320,43 @@ impl MlpHvp {
         let k = self.offsets[..i].iter().filter(|o| o.is_some()).count();
         self.keep[k].size()
     }
+}
+
+/// mask ⊙ (vb + a ⊙ r + vg ⊙ ẑ), the mask h > 0; `a`, `vg`, `vb` per feature.
+fn forward_pass(
+    r: &Tensor,
+    h: &Tensor,
+    zhat: &Tensor,
+    a: &Tensor,
+    vg: &Tensor,
+    vb: &Tensor,
+) -> Tensor {
+    let mut y = vb.addcmul(r, a);
+    let _ = y.addcmul_(zhat, vg);
+    h.threshold_backward(&y, 0.0)
+}
+
+/// With R{dy} = mask ⊙ rdh: R{dz} = gi ⊙ R{dy} + vgi ⊙ dy, and the column sums Σ R{dy}⊙ẑ,
+/// Σ dy⊙k, Σ R{dy}, Σ R{dz}.
+#[allow(clippy::too_many_arguments)]
+fn backward_pass(
+    rdh: &Tensor,
+    h: &Tensor,
+    zhat: &Tensor,
+    dy: &Tensor,
+    k: &Tensor,
+    gi: &Tensor,
+    vgi: &Tensor,
+) -> (Tensor, [Tensor; 4]) {
+    let kind = rdh.kind();
+    let rdy = h.threshold_backward(rdh, 0.0);
+    let mut rdz = &rdy * gi;
+    let _ = rdz.addcmul_(dy, vgi);
+    let sums = [
+        (&rdy * zhat).sum_dim_intlist(0, false, kind),
+        (dy * k).sum_dim_intlist(0, false, kind),
+        rdy.sum_dim_intlist(0, false, kind),
+        rdz.sum_dim_intlist(0, false, kind),
+    ];
+    (rdz, sums)
 }

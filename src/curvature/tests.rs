@@ -413,15 +413,11 @@ fn r_operator_equals_double_backward() {
             let db = Hvp::new(&obj, HvpMethod::DoubleBackward, 0.0).unwrap();
             assert!(matches!(rop, Hvp::ROperator { .. }));
             assert!(matches!(db, Hvp::DoubleBackward { .. }));
+
             let mut rng = Rng::new(21);
             for _ in 0..3 {
-                let v = super::estimators::random_vector(
-                    &mut rng,
-                    obj.dim(),
-                    false,
-                    kind,
-                    Device::Cpu,
-                );
+                let v =
+                    super::estimators::random_vector(&mut rng, obj.dim(), false, kind, Device::Cpu);
                 let (a, b) = (rop.apply(&v).unwrap(), db.apply(&v).unwrap());
                 assert_eq!(a.size(), [obj.dim()]);
                 let err = norm(&(&a - &b)) / norm(&b);
@@ -445,4 +441,3 @@ fn r_operator_equals_double_backward() {
         .to_string();
     assert!(err.contains("[5]") && err.contains("183"), "{err}");
 }
-

@@ -100,6 +100,22 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// `n` standard normals as a float64 CPU tensor: the same uniforms as `n` calls of
+    /// [`Rng::normal`], with Box–Muller's logarithm, square root and cosine applied by libtorch's
+    /// vectorised kernels instead of libm one value at a time (30 ns per value). Equal to the
+    /// scalar draws up to the last bit of those functions (a few ulp of f64, far below an f32
+    /// ulp); for probe vectors of a million entries.
+    pub fn normal_tensor(&mut self, n: usize) -> tch::Tensor {
+        let mut u1 = Vec::with_capacity(n);
+        let mut u2 = Vec::with_capacity(n);
+        for _ in 0..n {
+            u1.push(1.0 - self.uniform());
+            u2.push(self.uniform());
+        }
+        let (u1, u2) = (tch::Tensor::from_slice(&u1), tch::Tensor::from_slice(&u2));
+        (u1.log() * -2.0).sqrt() * (u2 * std::f64::consts::TAU).cos()
+    }
+
     /// ±1 with equal probability.
     pub fn rademacher(&mut self) -> f64 {
         if self.next_u64() >> 63 == 0 {
@@ -113,6 +129,28 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_tensor_matches_scalar_draws() {
+        let scalar: Vec<f64> = {
+            let mut r = Rng::new(3);
+            (0..10_000).map(|_| r.normal()).collect()
+        };
+        let mut r = Rng::new(3);
+        let t = Vec::<f64>::try_from(r.normal_tensor(10_000)).unwrap();
+        let worst = scalar
+            .iter()
+            .zip(&t)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-13, "relative difference {worst}");
+        // The generator ends where the scalar draws leave it.
+        let mut s = Rng::new(3);
+        for _ in 0..10_000 {
+            s.normal();
+        }
+        assert_eq!(r.next_u64(), s.next_u64());
+    }
 
     #[test]
     fn reproducible_and_stream_separated() {
