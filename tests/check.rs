@@ -186,6 +186,8 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
 
     let r = bless_smoke_with(tmp.path(), "g.toml", &["--add-platform"]);
     r.expect(0);
+    let blessed_with_native = tmp.path().join("g-native.toml");
+    std::fs::copy(&g, &blessed_with_native).unwrap();
     let mut blessed = load_golden(&g);
     assert_eq!(blessed.hashes[&class]["lr0.1_bs32_seed0"], s.stored_hash);
     assert_eq!(blessed.hashes[&class].len(), 5, "4 runs and fig3.h5");
@@ -259,9 +261,58 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
         r.stderr()
     );
 
+    // After a change of arithmetic: a full bless from this machine's default class that drops
+    // the other classes' hashes (here the native class recorded above), and says which.
+    common::smoke(tmp.path(), "p", &[], &[]).expect(0);
+    let fresh =
+        three_factors::artifact::read_summary(&tmp.path().join("p/lr0.1_bs32_seed0.h5")).unwrap();
+    let default_class = fresh.provenance.get("platform_class").unwrap().to_string();
+    std::fs::write(&g, load_golden(&blessed_with_native).to_toml()).unwrap();
+    let exp = repo("experiments/fig3.toml");
+    let r = run_in(
+        tmp.path(),
+        &[
+            "golden",
+            "bless",
+            "--profile",
+            "smoke",
+            "--experiment",
+            &exp,
+            "--from",
+            "p",
+            "--golden",
+            "g.toml",
+            "--drop-other-platforms",
+        ],
+        &[],
+    );
+    r.expect(0);
+    let dropped = load_golden(&g);
+    assert_eq!(
+        dropped.hashes.keys().collect::<Vec<_>>(),
+        [&default_class],
+        "only the blessing platform's hashes remain"
+    );
+    assert_eq!(
+        dropped.hashes[&default_class]["lr0.1_bs32_seed0"],
+        fresh.stored_hash
+    );
+    assert!(
+        r.stdout().contains(&format!("-[hashes.\"{class}\"]")),
+        "{}",
+        r.stdout()
+    );
+    // It is a full bless: --add-platform and it exclude each other.
+    let r = bless_smoke_with(
+        tmp.path(),
+        "g.toml",
+        &["--add-platform", "--drop-other-platforms"],
+    );
+    r.expect(2);
+    assert!(r.stderr().contains("cannot be used with"), "{}", r.stderr());
+
     // A folder mixing two platforms (one run of the committed class among native ones):
     // refused, whatever the mode, as its hashes cannot be one class's.
-    common::smoke(tmp.path(), "p", &[], &[]).expect(0);
     std::fs::copy(
         tmp.path().join("p/lr0.02_bs32_seed0.h5"),
         tmp.path().join("o/lr0.02_bs32_seed0.h5"),

@@ -966,6 +966,10 @@ pub struct Blessed {
 pub enum BlessMode {
     /// Rebuild it: this platform's hashes, bands re-centred, claims from the experiment.
     Full,
+    /// As `Full`, and the hashes of every other platform class are dropped even though the
+    /// configs are unchanged: for when the code's arithmetic changed, so that hashes recorded
+    /// elsewhere no longer hold (re-record them with `AddPlatform` from a fresh run there).
+    DropOtherPlatforms,
     /// Only add (or confirm) the hashes of another platform, e.g. a GPU: the runs may differ
     /// from the profile in `device` alone, the golden file must have been blessed from the
     /// profile's current configs, nothing else changes, and every band and claim must hold on
@@ -986,7 +990,7 @@ pub fn bless(
     let mut runs = Vec::new();
     for p in &points {
         let found = match mode {
-            BlessMode::Full => status(from, p),
+            BlessMode::Full | BlessMode::DropOtherPlatforms => status(from, p),
             BlessMode::AddPlatform => status_on_any_device(from, p),
         };
         match found {
@@ -1119,6 +1123,12 @@ pub fn bless(
     };
     let new = match mode {
         BlessMode::Full => old.bless(&runs, &lines, theory.as_ref(), &grid_hash, &expected),
+        BlessMode::DropOtherPlatforms => {
+            let mut base = old.clone();
+            base.hashes.clear();
+            base.reproduced_on.clear();
+            base.bless(&runs, &lines, theory.as_ref(), &grid_hash, &expected)
+        }
         BlessMode::AddPlatform => {
             if old_text.is_empty() {
                 return Err(Error::Golden {

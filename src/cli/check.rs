@@ -39,6 +39,11 @@ pub struct BlessArgs {
     /// band and claim must hold on them. Hashes already recorded are never replaced.
     #[arg(long)]
     pub add_platform: bool,
+    /// A full bless that also drops the hashes of every other platform class: for a change of
+    /// the code's arithmetic, after which hashes recorded on other machines no longer hold
+    /// (re-record them there with --add-platform).
+    #[arg(long, conflicts_with = "add_platform")]
+    pub drop_other_platforms: bool,
 }
 
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
@@ -83,6 +88,8 @@ pub fn bless(a: BlessArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| layout.golden(&exp.name, &a.profile));
     let mode = if a.add_platform {
         check::BlessMode::AddPlatform
+    } else if a.drop_other_platforms {
+        check::BlessMode::DropOtherPlatforms
     } else {
         check::BlessMode::Full
     };
