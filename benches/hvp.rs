@@ -1,6 +1,7 @@
-//! One exact Hessian-vector product (the R-operator, and double backward for comparison), 20 power iterations and Lanczos λ_max (tol 1e-3) on a
-//! 1000-sample batch of the paper's MLP, by width and device, reported as samples/s. CUDA runs
-//! when libtorch sees a GPU, timed with `iter_custom` and explicit synchronisation.
+//! One exact Hessian-vector product (the R-operator, and double backward for comparison), 20
+//! power iterations and Lanczos λ_max (tol 1e-3) on a 1000-sample batch of the paper's MLP, by
+//! width and device, reported as samples/s. CUDA runs when libtorch sees a GPU, timed with
+//! `iter_custom` and explicit synchronisation.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};

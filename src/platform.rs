@@ -166,6 +166,25 @@ pub fn now() -> String {
     utc_timestamp(std::time::SystemTime::now())
 }
 
+/// Keeps freed memory in the process for reuse instead of handing it back to the operating
+/// system. glibc serves large blocks (above 128 KiB, a threshold that adapts up to 32 MiB) with
+/// fresh `mmap`s and trims the heap top whenever it is free: every new activation-sized tensor
+/// (2 MiB for 1000 × 512 floats) then costs page faults and zeroing by the kernel, measured at
+/// 5–10 % of an HVP on two cores. Fixing both thresholds high makes such blocks come from, and
+/// go back to, the heap. Numerics are unaffected: libtorch aligns every CPU tensor to 64 bytes
+/// whatever the allocator. The binary calls this first thing; a no-op off glibc.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator parameters; it is called before any thread
+        // exists (glibc's mallopt takes the arena lock regardless).
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -185,29 +204,5 @@ mod tests {
         assert_eq!(get("device_name"), super::cpu_model());
         assert_eq!(get("gpu_name"), "-");
         assert_eq!(get("libtorch_version"), "2.11.0");
-    }
-}
-
-/// Keeps freed memory in the process for reuse instead of handing it back to the operating
-/// system. glibc serves large blocks (above 128 KiB, a threshold that adapts up to 32 MiB) with
-/// fresh `mmap`s and trims the heap top whenever it is free: every new activation-sized tensor
-/// (2 MiB for 1000 × 512 floats) then costs page faults and zeroing by the kernel, measured at
-/// 5–10 % of an HVP on two cores. Fixing both thresholds high makes such blocks come from, and
-/// go back to, the heap. Numerics are unaffected: libtorch aligns every CPU tensor to 64 bytes
-/// whatever the allocator. The binary calls this first thing; a no-op off glibc.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        const M_TRIM_THRESHOLD: i32 = -1;
-        const M_MMAP_THRESHOLD: i32 = -3;
-        // SAFETY: mallopt only changes allocator parameters; it is called before any thread
-        // exists (glibc's mallopt takes the arena lock regardless).
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 32 << 20);
-            mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        }
     }
 }

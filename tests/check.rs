@@ -298,7 +298,7 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
         fresh.stored_hash
     );
     assert!(
-        r.stdout().contains(&format!("-[hashes.\"{class}\"]")),
+        r.stdout().contains(&format!("- [hashes.\"{class}\"]")),
         "{}",
         r.stdout()
     );
@@ -319,7 +319,7 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
     )
     .unwrap();
     std::fs::write(&g, committed.to_toml()).unwrap();
-    for extra in [&["--add-platform"][..], &[]] {
+    for extra in [&["--add-platform"][..], &[], &["--drop-other-platforms"]] {
         let r = bless_smoke_with(tmp.path(), "g.toml", extra);
         r.expect(2);
         assert!(

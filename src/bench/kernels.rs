@@ -308,8 +308,8 @@ pub fn run_suite(
             || db.apply(&v).map(|_| 1),
         )?;
     }
-    // Power iteration includes building the first-order graph, as PyHessian's loop does not
-    // (it is built once in its constructor); so the fixed-count kernel below rebuilds it too.
+    // Power iteration includes preparing the HVP at θ (the R-operator's forward and backward
+    // pass; the eager peer builds its first-order graph), so each repetition prepares it anew.
     let few = Protocol {
         warmup: p.warmup.min(1),
         reps: p.reps.min(5),
@@ -325,7 +325,7 @@ pub fn run_suite(
     )?;
     if suite.lambda_max {
         // λ_max to PyHessian's tolerance by power iteration (the peers' algorithm) and by
-        // Lanczos (this harness's faster option), each including building the gradient graph.
+        // Lanczos (this harness's faster option), each including preparing the HVP at θ.
         type Method = fn(&Hvp, &mut Rng, f64, usize) -> Result<crate::curvature::TopEigenvalue>;
         let methods: [(&str, Method); 2] = [
             ("lambda_max_tol1e-3", power_iteration),

@@ -130,7 +130,7 @@ pub enum EigenMethod {
     /// Power iteration (PyHessian's method).
     #[default]
     Power,
-    /// Lanczos with full reorthogonalisation: the same stopping rule, several times fewer HVPs.
+    /// Lanczos (three-term recurrence): the same stopping rule, several times fewer HVPs.
     Lanczos,
 }
 

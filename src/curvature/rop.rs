@@ -69,9 +69,29 @@ impl MlpHvp {
                         .into(),
                 )),
             };
+        let hidden = model.shape.hidden;
+        let must: Vec<usize> = (0..hidden)
+            .flat_map(|l| [4 * l, 4 * l + 2, 4 * l + 3])
+            .chain([4 * hidden])
+            .collect();
+        let bias_ok = |i: usize| i == 4 * hidden + 1 || (i % 4 == 1 && !batch);
+        if !keep.windows(2).all(|w| w[0] < w[1])
+            || keep.last().is_some_and(|&i| i >= model.params.len())
+            || must.iter().any(|i| !keep.contains(i))
+            || keep.iter().any(|&i| !must.contains(&i) && !bias_ok(i))
+        {
+            return Err(Error::Invalid(format!(
+                "R-operator HVP: parameter indices {keep:?} are not an increasing list with every \
+                 weight and BatchNorm parameter{}",
+                if batch {
+                    " and without the biases that feed a BatchNorm (batch mode)"
+                } else {
+                    ""
+                }
+            )));
+        }
         tch::no_grad(|| {
             let p = |i: usize| model.params[i].1.detach();
-            let hidden = model.shape.hidden;
             let n = data.len() as f64;
             let mut hs = vec![data.x.shallow_clone()];
             let mut fwd = Vec::with_capacity(hidden);
@@ -253,7 +273,7 @@ impl MlpHvp {
             let _ = s.addmm_(&self.d_out.tr(), rh_last);
         }
         if let Some(mut s) = slot_of(io_b) {
-            let _ = s.copy_(&rd_out.sum_dim_intlist(0, false, rd_out.kind()));
+            s.copy_(&rd_out.sum_dim_intlist(0, false, rd_out.kind()));
         }
         let mut rdh = rd_out.mm(&self.w_out);
         let _ = rdh.addmm_(&self.d_out, vo);
@@ -280,10 +300,10 @@ impl MlpHvp {
                 dy_rzhat *= &layer.iota;
             }
             if let Some(mut s) = slot_of(ig) {
-                let _ = s.copy_(&(&rdy_zhat + &dy_rzhat));
+                s.copy_(&(&rdy_zhat + &dy_rzhat));
             }
             if let Some(mut s) = slot_of(ibeta) {
-                let _ = s.copy_(&rdy_sum);
+                s.copy_(&rdy_sum);
             }
             if let (Some((m_zdy, m_dy)), Some(cl)) = (&layer.mean_zhat_dy, &c[l]) {
                 let n = self.n;
@@ -305,7 +325,7 @@ impl MlpHvp {
             }
             if let Some(mut s) = slot_of(ib) {
                 // Only in eval mode (batch mode leaves these biases out), where rdz is complete.
-                let _ = s.copy_(&rdz_sum);
+                s.copy_(&rdz_sum);
             }
             if l > 0 {
                 let vw = vs[iw].as_ref().expect("included");
@@ -338,7 +358,6 @@ fn forward_pass(
 
 /// With R{dy} = mask ⊙ rdh: R{dz} = gi ⊙ R{dy} + vgi ⊙ dy, and the column sums Σ R{dy}⊙ẑ,
 /// Σ dy⊙k, Σ R{dy}, Σ R{dz}.
-#[allow(clippy::too_many_arguments)]
 fn backward_pass(
     rdh: &Tensor,
     h: &Tensor,

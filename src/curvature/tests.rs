@@ -440,4 +440,22 @@ fn r_operator_equals_double_backward() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("[5]") && err.contains("183"), "{err}");
+    // Parameter lists the R-operator cannot serve are refused, not mis-assigned: out of order,
+    // a weight missing, a bias that cancels in batch mode.
+    let all: Vec<usize> = (0..trained.params.len()).collect();
+    let mut swapped = all.clone();
+    swapped.swap(0, 1);
+    let no_weight: Vec<usize> = all[1..].to_vec();
+    for (keep, mode) in [
+        (swapped, Mode::Eval),
+        (no_weight, Mode::Eval),
+        (all.clone(), Mode::Batch),
+    ] {
+        let err = MlpHvp::new(&trained, &data, mode, &keep)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("increasing list"), "{keep:?} {mode:?}: {err}");
+    }
+    assert!(MlpHvp::new(&trained, &data, Mode::Eval, &all).is_ok());
 }
