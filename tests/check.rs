@@ -152,6 +152,11 @@ fn bless_smoke(dir: &Path, golden: &str) -> Run {
 }
 
 fn bless_smoke_with(dir: &Path, golden: &str, extra: &[&str]) -> Run {
+    bless_smoke_from(dir, "o", golden, extra)
+}
+
+/// `golden bless` of fig3's smoke profile from the artifacts in `dir/from`.
+fn bless_smoke_from(dir: &Path, from: &str, golden: &str, extra: &[&str]) -> Run {
     let exp = repo("experiments/fig3.toml");
     let mut args = vec![
         "golden",
@@ -161,7 +166,7 @@ fn bless_smoke_with(dir: &Path, golden: &str, extra: &[&str]) -> Run {
         "--experiment",
         &exp,
         "--from",
-        "o",
+        from,
         "--golden",
         golden,
     ];
@@ -268,24 +273,7 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
         three_factors::artifact::read_summary(&tmp.path().join("p/lr0.1_bs32_seed0.h5")).unwrap();
     let default_class = fresh.provenance.get("platform_class").unwrap().to_string();
     std::fs::write(&g, load_golden(&blessed_with_native).to_toml()).unwrap();
-    let exp = repo("experiments/fig3.toml");
-    let r = run_in(
-        tmp.path(),
-        &[
-            "golden",
-            "bless",
-            "--profile",
-            "smoke",
-            "--experiment",
-            &exp,
-            "--from",
-            "p",
-            "--golden",
-            "g.toml",
-            "--drop-other-platforms",
-        ],
-        &[],
-    );
+    let r = bless_smoke_from(tmp.path(), "p", "g.toml", &["--drop-other-platforms"]);
     r.expect(0);
     let dropped = load_golden(&g);
     assert_eq!(

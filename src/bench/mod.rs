@@ -132,77 +132,59 @@ pub fn ratios(ms: &[Measurement], suite: &Suite) -> Vec<Ratio> {
             &|v| v >= min,
         );
     }
+    // Curvature kernels on n samples at width w: `over(a, b)` is a's median over b's.
+    let at = |k: &str| med(&format!("{k}/w{w}/s{n}"));
+    let over = |a: &str, b: &str| div(at(a), at(b));
+    let any = &|_: f64| true;
     push(
         format!("HVP / gradient, Rust (w{w}, {n} samples)"),
-        div(
-            med(&format!("hvp/w{w}/s{n}")),
-            med(&format!("gradient/w{w}/s{n}")),
-        ),
+        over("hvp", "gradient"),
         "≤ 2.5",
         &|v| v <= 2.5,
     );
     push(
         format!("HVP / gradient, eager (w{w}, {n} samples)"),
-        div(
-            med(&format!("eager/hvp/w{w}/s{n}")),
-            med(&format!("eager/gradient/w{w}/s{n}")),
-        ),
+        over("eager/hvp", "eager/gradient"),
         "",
-        &|_| true,
+        any,
     );
     push(
         format!("HVP w{w}: eager double backward / Rust"),
-        div(
-            med(&format!("eager/hvp/w{w}/s{n}")),
-            med(&format!("hvp/w{w}/s{n}")),
-        ),
+        over("eager/hvp", "hvp"),
         "≥ 1.1",
         &|v| v >= 1.1,
     );
     push(
         format!("HVP w{w}: Rust double backward / Rust R-operator"),
-        div(
-            med(&format!("hvp_double_backward/w{w}/s{n}")),
-            med(&format!("hvp/w{w}/s{n}")),
-        ),
+        over("hvp_double_backward", "hvp"),
         "",
-        &|_| true,
+        any,
     );
     push(
         "20 power iterations: eager / Rust".to_string(),
-        div(
-            med(&format!("eager/power_iteration_20/w{w}/s{n}")),
-            med(&format!("power_iteration_20/w{w}/s{n}")),
-        ),
+        over("eager/power_iteration_20", "power_iteration_20"),
         "≥ 1.1",
         &|v| v >= 1.1,
     );
-    let lam = |who: &str| med(&format!("{who}/w{w}/s{n}"));
     // Same algorithm on both sides (power iteration, same stopping rule): no target; the
     // difference is the HVP's.
     push(
         "λ_max tol 1e-3, power both sides: eager / Rust".to_string(),
-        div(lam("eager/lambda_max_tol1e-3"), lam("lambda_max_tol1e-3")),
+        over("eager/lambda_max_tol1e-3", "lambda_max_tol1e-3"),
         "",
-        &|_| true,
+        any,
     );
     // What a user gets from each tool at equal tolerance: Rust's Lanczos against the eager
     // power loop and PyHessian's eigenvalues().
     push(
         "λ_max tol 1e-3: eager power loop / Rust Lanczos".to_string(),
-        div(
-            lam("eager/lambda_max_tol1e-3"),
-            lam("lambda_max_lanczos_tol1e-3"),
-        ),
+        over("eager/lambda_max_tol1e-3", "lambda_max_lanczos_tol1e-3"),
         "≥ 1.3",
         &|v| v >= 1.3,
     );
     push(
         "λ_max tol 1e-3: PyHessian eigenvalues() / Rust Lanczos".to_string(),
-        div(
-            lam("pyhessian/lambda_max_tol1e-3"),
-            lam("lambda_max_lanczos_tol1e-3"),
-        ),
+        over("pyhessian/lambda_max_tol1e-3", "lambda_max_lanczos_tol1e-3"),
         "≥ 2.5",
         &|v| v >= 2.5,
     );
@@ -214,7 +196,7 @@ pub fn ratios(ms: &[Measurement], suite: &Suite) -> Vec<Ratio> {
             med(&format!("evaluate/w{w}/s{e}")),
         ),
         "",
-        &|_| true,
+        any,
     );
     let m = suite.matmul_n;
     if let (Some(step), Some(mm)) = (
@@ -225,7 +207,7 @@ pub fn ratios(ms: &[Measurement], suite: &Suite) -> Vec<Ratio> {
             format!("SGD step w{w} S=1000: achieved FLOP/s / matmul FLOP/s"),
             Some(step_flops(w, 1000) / step / mm.throughput()),
             "",
-            &|_| true,
+            any,
         );
     }
     out
