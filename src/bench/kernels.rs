@@ -283,7 +283,7 @@ pub fn run_suite(
     let data = random_batch(n, model_seed + 7, device);
     let obj = model_objective(&model, &data, crate::model::Mode::Eval);
     r.measure(format!("gradient/w{w}/s{n}"), n as f64, p, || {
-        obj.gradient_at(&obj.params, false).map(|_| 1)
+        obj.gradient_at(&obj.params).map(|_| 1)
     })?;
     let h = Hvp::new(&obj, HvpMethod::Exact, 0.0)?;
     let v = {

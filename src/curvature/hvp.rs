@@ -41,9 +41,9 @@ impl Objective<'_> {
     }
 
     /// ∇L at `params`, flattened.
-    pub fn gradient_at(&self, params: &[Tensor], create_graph: bool) -> Result<Tensor> {
+    pub fn gradient_at(&self, params: &[Tensor]) -> Result<Tensor> {
         let loss = self.loss_at(params);
-        let g = Tensor::f_run_backward(&[&loss], params, create_graph, create_graph)
+        let g = Tensor::f_run_backward(&[&loss], params, false, false)
             .map_err(Error::torch("gradient"))?;
         Ok(flatten(&g))
     }
@@ -174,7 +174,7 @@ impl<'o, 'a> Hvp<'o, 'a> {
                             .map(|(p, d)| (p + d).detach().set_requires_grad(true))
                             .collect()
                     });
-                    Ok(obj.gradient_at(&p, false)?.detach())
+                    Ok(obj.gradient_at(&p)?.detach())
                 };
                 let (gp, gm) = (shifted(1.0)?, shifted(-1.0)?);
                 Ok((gp - gm) / (2.0 * eps))

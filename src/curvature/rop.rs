@@ -13,7 +13,6 @@
 //! ẑ = (z − μ)·ι with ι = 1/√(σ² + ε) (eval: running statistics, fixed; batch: the statistics of
 //! these samples, functions of θ); y = γ ⊙ ẑ + β; h' = relu(y). Output o = h_L W_oᵀ + b_o,
 //! p = softmax(o), loss = mean cross-entropy, so ∂loss/∂o = (p − onehot)/S.
-use super::hvp::unflatten;
 use crate::data::Subset;
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Mode, BN_EPS};
@@ -49,10 +48,8 @@ pub struct MlpHvp {
     p: Tensor,
     d_out: Tensor,
     n: f64,
-    /// For every model parameter: its offset in the flat vectors, when included.
-    offsets: Vec<Option<i64>>,
-    /// The included parameters' values (shapes for unflattening v).
-    keep: Vec<Tensor>,
+    /// For every model parameter, when included: its offset in the flat vectors and its shape.
+    slots: Vec<Option<(i64, Vec<i64>)>>,
     dim: i64,
 }
 
@@ -148,10 +145,10 @@ impl MlpHvp {
                 });
             }
             layers.reverse();
-            let mut offsets = vec![None; model.params.len()];
+            let mut slots = vec![None; model.params.len()];
             let mut off = 0;
             for &i in keep {
-                offsets[i] = Some(off);
+                slots[i] = Some((off, model.params[i].1.size()));
                 off += model.params[i].1.numel() as i64;
             }
             Ok(MlpHvp {
@@ -163,8 +160,7 @@ impl MlpHvp {
                 p: prob,
                 d_out,
                 n,
-                offsets,
-                keep: keep.iter().map(|&i| p(i)).collect(),
+                slots,
                 dim: off,
             })
         })
@@ -187,27 +183,16 @@ impl MlpHvp {
     }
 
     fn apply_inner(&self, v: &Tensor) -> Tensor {
-        let parts = unflatten(v, &self.keep);
-        let mut slot = 0;
-        let vs: Vec<Option<Tensor>> = self
-            .offsets
-            .iter()
-            .map(|o| {
-                o.map(|_| {
-                    slot += 1;
-                    parts[slot - 1].shallow_clone()
-                })
-            })
-            .collect();
-        let out = Tensor::empty([self.dim], (v.kind(), v.device()));
-        // The output slot of parameter i, shaped like it (a view into `out`).
-        let slot_of = |i: usize| -> Option<Tensor> {
-            self.offsets[i].map(|off| {
-                let shape = self.keep_shape(i);
-                out.narrow(0, off, shape.iter().product())
+        // Parameter i's block of a flat vector, shaped like it (a view), when included.
+        let block = |flat: &Tensor, i: usize| -> Option<Tensor> {
+            self.slots[i].as_ref().map(|(off, shape)| {
+                flat.narrow(0, *off, shape.iter().product())
                     .view(shape.as_slice())
             })
         };
+        let vs: Vec<Option<Tensor>> = (0..self.slots.len()).map(|i| block(v, i)).collect();
+        let out = Tensor::empty([self.dim], (v.kind(), v.device()));
+        let slot_of = |i: usize| block(&out, i);
         let hidden = self.layers.len();
         // R-forward: R{h_l} for every layer, and what the R-backward needs.
         let mut rh: Vec<Option<Tensor>> = vec![None];
@@ -334,11 +319,6 @@ impl MlpHvp {
             }
         }
         out
-    }
-
-    fn keep_shape(&self, i: usize) -> Vec<i64> {
-        let k = self.offsets[..i].iter().filter(|o| o.is_some()).count();
-        self.keep[k].size()
     }
 }
 
