@@ -170,7 +170,7 @@ pub fn now() -> String {
 /// system. glibc serves large blocks (above 128 KiB, a threshold that adapts up to 32 MiB) with
 /// fresh `mmap`s and trims the heap top whenever it is free: every new activation-sized tensor
 /// (2 MiB for 1000 × 512 floats) then costs page faults and zeroing by the kernel, measured at
-/// 5–10 % of an HVP on two cores. Fixing both thresholds high makes such blocks come from, and
+/// 3–12 % of an HVP on two cores. Fixing both thresholds high makes such blocks come from, and
 /// go back to, the heap. Numerics are unaffected: libtorch aligns every CPU tensor to 64 bytes
 /// whatever the allocator. The binary calls this first thing; a no-op off glibc.
 pub fn keep_freed_memory() {
