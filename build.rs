@@ -6,7 +6,13 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi/shim.cpp");
-    println!("cargo:rerun-if-changed=.git/HEAD");
+    // The commit changes with every commit on the branch, not only when HEAD switches branches:
+    // watch the files git keeps it in (HEAD, the branch's ref, packed-refs), wherever this
+    // checkout keeps them (a worktree's differ), so an incremental build never records an old
+    // commit. Only files that exist are named: cargo reruns every time for a missing one.
+    for path in git_files() {
+        println!("cargo:rerun-if-changed={path}");
+    }
     println!("cargo:rerun-if-env-changed=THREE_FACTORS_GIT_COMMIT");
     // The commit is provenance only (never hashed); a build outside git says "unknown".
     let commit = std::env::var("THREE_FACTORS_GIT_COMMIT").ok().or_else(|| {
@@ -56,4 +62,25 @@ fn main() {
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .file("src/ffi/shim.cpp")
         .compile("three_factors_shim");
+}
+
+/// The files that hold the checkout's current commit (none outside git).
+fn git_files() -> Vec<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let mut names = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        names.push(branch);
+    }
+    names
+        .iter()
+        .filter_map(|n| git(&["rev-parse", "--path-format=absolute", "--git-path", n]))
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect()
 }

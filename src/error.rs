@@ -103,6 +103,10 @@ pub enum Error {
     Golden { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+    /// An output path the command refuses (a device or other special file, one of its own
+    /// inputs, a file it did not write, a missing folder), or a writer that failed on it.
+    #[error("{path}: {reason}")]
+    Output { path: PathBuf, reason: String },
 }
 
 impl Error {
@@ -121,6 +125,13 @@ impl Error {
             path: path.into(),
             op: "write",
             cause,
+        }
+    }
+
+    pub fn output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Output {
+            path: path.into(),
+            reason: reason.into(),
         }
     }
 

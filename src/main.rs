@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         args.numerics.caps().apply_to_env();
         three_factors::determinism::apply_cuda_env();
     }
+    // A signal removes the temporary files of writes in progress before the process dies of it.
+    three_factors::files::clean_up_on_signals();
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {

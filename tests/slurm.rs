@@ -146,3 +146,50 @@ fn dry_run_prints_the_script_and_maps_gpus_to_gres() {
         "a dry run writes no script"
     );
 }
+
+/// A second `repro --slurm` (or a local `repro`) in a folder whose job is still queued or running
+/// is refused: the first `repro` has exited and released the folder's lock, but its tasks would
+/// train the same points again and race for their artifacts.
+#[test]
+fn a_folder_whose_job_still_runs_is_not_submitted_again() {
+    let conf = slurm_conf();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repro(tmp.path(), &conf, &["--out", "o", "--slurm"]);
+    r.expect(0);
+    let job = r
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{}", r.stdout()))
+        .to_string();
+    for extra in [&["--out", "o", "--slurm"][..], &["--out", "o"][..]] {
+        let again = repro(tmp.path(), &conf, extra);
+        again.expect(2);
+        assert!(
+            again
+                .stderr()
+                .contains(&format!("Slurm job {job}, submitted from this folder"))
+                && again.stderr().contains("scancel"),
+            "{}",
+            again.stderr()
+        );
+    }
+    // Once the job has left the queue, the folder is free again and nothing is left to submit.
+    let start = std::time::Instant::now();
+    loop {
+        let q = std::process::Command::new("squeue")
+            .args(["-h", "-r", "-j", &job])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 600, "job {job} never finished");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let r = repro(tmp.path(), &conf, &["--out", "o", "--slurm", "--wait"]);
+    r.expect(0);
+    assert!(!r.stdout().contains("submitted job"), "{}", r.stdout());
+}

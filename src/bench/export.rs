@@ -20,6 +20,22 @@ pub enum Format {
     GithubActionBenchmark,
 }
 
+/// Whether the file at `path` is a JSON export of either format (so that `--out` may replace it):
+/// an object of kernels each with a `latency`, or an array of entries with `name`, `unit` and
+/// `value`.
+pub fn is_export(path: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => m.values().all(|v| v.get("latency").is_some()),
+        Ok(Value::Array(a)) => a
+            .iter()
+            .all(|e| ["name", "unit", "value"].iter().all(|k| e.get(k).is_some())),
+        _ => false,
+    }
+}
+
 /// `run` in `format`, pretty-printed.
 pub fn export(run: &Run, format: Format) -> String {
     let v = match format {

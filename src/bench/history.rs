@@ -83,6 +83,88 @@ pub fn run_id(fingerprint_id: &str, time: &str, ms: &[Measurement]) -> String {
     format!("run-{stamp}-{}", &crate::files::hex(&h.finalize())[..6])
 }
 
+/// Why `run` cannot be a measurement this harness recorded, if it cannot: no kernels, a time or
+/// count that no timer gives (NaN, negative, zero repetitions), an unreadable time, or an id
+/// that is neither an older per-file number nor the digest of the run's own content.
+pub fn invalid(run: &Run) -> Option<String> {
+    let id_ok = |s: &str, extra: &[u8]| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b) || extra.contains(&b))
+    };
+    if !id_ok(&run.fingerprint_id, b"") {
+        return Some(format!(
+            "fingerprint id {:?} is not a plain name",
+            run.fingerprint_id
+        ));
+    }
+    if !is_timestamp(&run.time) {
+        return Some(format!(
+            "time {:?} is not a UTC time like 2026-11-30T11:31:39Z",
+            run.time
+        ));
+    }
+    if run.measurements.is_empty() {
+        return Some("no kernels measured".into());
+    }
+    for m in &run.measurements {
+        if !id_ok(&m.kernel, b"./") {
+            return Some(format!("kernel id {:?} is not a kernel name", m.kernel));
+        }
+        if m.times_s.is_empty() {
+            return Some(format!("{}: no timed repetitions", m.kernel));
+        }
+        if let Some(t) = m.times_s.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+            return Some(format!("{}: time {t} s is not a positive number", m.kernel));
+        }
+        // -1: a peer that cannot report its iteration count (PyHessian's eigenvalues()).
+        if m.iterations < 1 && m.iterations != -1 {
+            return Some(format!(
+                "{}: {} iterations per repetition",
+                m.kernel, m.iterations
+            ));
+        }
+        if !(m.work.is_finite() && m.work >= 0.0) {
+            return Some(format!("{}: work {} is not a count", m.kernel, m.work));
+        }
+    }
+    let digest = run_id(&run.fingerprint_id, &run.time, &run.measurements);
+    if !is_sequential(&run.run_id) && run.run_id != digest {
+        return Some(format!(
+            "run id {:?} is not the digest of its content ({digest}): the run was edited after it was recorded",
+            run.run_id
+        ));
+    }
+    None
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with fields in range, as [`crate::platform::now`] writes.
+fn is_timestamp(t: &str) -> bool {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| {
+        b.get(r)
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u32>().ok())
+    };
+    b.len() == 20
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'Z'),
+        ]
+        .iter()
+        .all(|&(i, c)| b[i] == c)
+        && num(0..4).is_some()
+        && num(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && num(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && num(11..13).is_some_and(|h| h < 24)
+        && num(14..16).is_some_and(|m| m < 60)
+        && num(17..19).is_some_and(|s| s < 61)
+}
+
 /// A per-file sequence number (`run-0001`), as older histories named runs.
 fn is_sequential(run_id: &str) -> bool {
     run_id
@@ -92,6 +174,7 @@ fn is_sequential(run_id: &str) -> bool {
 
 /// Appends a run; returns its key `<fingerprint id>/<run id>`.
 pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> Result<String> {
+    let _lock = lock(path)?;
     h5::update_atomic(path, |file, t, existed| {
         refuse_other_kinds(path, file, t, existed)?;
         let id = fp.id();
@@ -106,6 +189,29 @@ pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> 
         write_run(file, t, &run)?;
         Ok(run.key())
     })
+}
+
+/// The lock every writer of the history at `path` holds for its whole read-modify-write
+/// (`.<name>.lock` beside it), so that concurrent `bench` and `bench merge` runs into one file
+/// queue instead of each replacing the file with its own copy and losing the others' runs. The
+/// history's folder must exist: a mistyped path is an error, not a new folder.
+fn lock(path: &Path) -> Result<crate::files::Lock> {
+    let dir = crate::files::parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::output(
+            path,
+            format!(
+                "the folder {} does not exist (a history is created in an existing folder)",
+                dir.display()
+            ),
+        ));
+    }
+    crate::files::output::refuse_special(path)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("history");
+    crate::files::lock_wait(&dir.join(format!(".{name}.lock")))
 }
 
 fn refuse_other_kinds(path: &Path, file: &hdf5::File, t: &Path, existed: bool) -> Result<()> {
@@ -169,6 +275,7 @@ pub struct Merged {
 /// holds is an error (a content id) or re-keyed by content (a per-file number from an older
 /// history). Nothing is written when nothing is new, or on any error.
 pub fn merge(into: &Path, sources: &[&Path]) -> Result<Merged> {
+    let _lock = lock(into)?;
     let mut incoming: Vec<(&Path, Run)> = Vec::new();
     for src in sources {
         for r in read(src)? {
@@ -343,14 +450,18 @@ pub fn read(path: &Path) -> Result<Vec<Run>> {
                 });
                 off += n;
             }
-            runs.push(Run {
+            let run = Run {
                 fingerprint_id: id.clone(),
                 fingerprint: fingerprint.clone(),
                 time: h5::read_attr_str(path, &r, "time")?,
                 git_commit: h5::read_attr_str(path, &r, "git_commit").unwrap_or_default(),
                 run_id,
                 measurements,
-            });
+            };
+            if let Some(why) = invalid(&run) {
+                return Err(bad(why));
+            }
+            runs.push(run);
         }
     }
     runs.sort_by(|a, b| {

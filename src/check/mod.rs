@@ -541,10 +541,7 @@ impl Golden {
                 });
             }
         }
-        let class = runs
-            .first()
-            .and_then(|s| s.provenance.get("platform_class"))
-            .unwrap_or("unknown");
+        let class = platform_class(runs)?;
         let hashes = self.hashes.get(class);
         if hashes.is_none() {
             r.notes.push(format!(
@@ -865,6 +862,23 @@ pub struct Inputs {
     pub theory: Option<TheoryFile>,
     pub grids: Vec<PathBuf>,
     pub complete: bool,
+    /// Files counted once although given more than once (see [`Inputs::dedupe`]).
+    pub duplicates: usize,
+}
+
+/// The files [`gather`] would read for `paths` (files as given; a folder's `.h5` files and its
+/// interpolation lines), without reading them: what an output of `check` must never replace.
+pub fn input_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(h5_files(p).unwrap_or_default());
+            out.extend(h5_files(&p.join(INTERP_DIR)).unwrap_or_default());
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
 }
 
 /// Reads the artifacts and table files among `paths` (files, or folders of `.h5` files).
@@ -920,7 +934,150 @@ pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
             names.join(", ")
         )));
     }
+    inputs.dedupe()?;
     Ok(inputs)
+}
+
+impl Inputs {
+    /// Counts every run and line once: a file named twice (directly, through a folder, under
+    /// another name) is read once, an identical copy of a run is the same run, and two different
+    /// artifacts of one grid point are an error. Without this, listing or copying files would
+    /// multiply the evidence the statistics see.
+    fn dedupe(&mut self) -> Result<()> {
+        fn once<T>(
+            items: &mut Vec<T>,
+            path: fn(&T) -> &Path,
+            key: fn(&T) -> String,
+            hash: fn(&T) -> (&str, &str),
+            dropped: &mut usize,
+        ) -> Result<()> {
+            let mut kept: Vec<T> = Vec::new();
+            for item in items.drain(..) {
+                let same_file = kept
+                    .iter()
+                    .any(|k| crate::files::output::same_file(path(k), path(&item)));
+                if same_file {
+                    *dropped += 1;
+                    continue;
+                }
+                if let Some(k) = kept.iter().find(|k| key(k) == key(&item)) {
+                    let (a, b) = (hash(k), hash(&item));
+                    if a.0 == b.0 && a.0 == a.1 && b.0 == b.1 {
+                        *dropped += 1;
+                        continue;
+                    }
+                    return Err(Error::Invalid(format!(
+                        "{} and {} are two different artifacts of {}; check counts each once, so keep one",
+                        path(k).display(),
+                        path(&item).display(),
+                        key(&item)
+                    )));
+                }
+                kept.push(item);
+            }
+            *items = kept;
+            Ok(())
+        }
+        let mut dropped = 0;
+        once(
+            &mut self.runs,
+            |s| s.path.as_path(),
+            |s| s.config.run_name(),
+            |s| (s.stored_hash.as_str(), s.recomputed_hash.as_str()),
+            &mut dropped,
+        )?;
+        once(
+            &mut self.lines,
+            |l| l.path.as_path(),
+            line_key,
+            |l| (l.stored_hash.as_str(), l.recomputed_hash.as_str()),
+            &mut dropped,
+        )?;
+        let mut grids: Vec<PathBuf> = Vec::new();
+        for g in self.grids.drain(..) {
+            if grids.iter().any(|k| crate::files::output::same_file(k, &g)) {
+                dropped += 1;
+            } else {
+                grids.push(g);
+            }
+        }
+        self.grids = grids;
+        self.duplicates = dropped;
+        Ok(())
+    }
+}
+
+/// The one platform class of `runs`, checked against what each artifact's hashed config says
+/// of its device (a CPU run cannot claim a GPU's class, nor another thread count's); the
+/// artifacts of one check or bless must share it, or hashes of one class would vouch for
+/// artifacts of another.
+pub fn platform_class(runs: &[ArtifactSummary]) -> Result<&str> {
+    let mut seen: Vec<(&str, &Path)> = Vec::new();
+    for s in runs {
+        let class = s.provenance.get("platform_class").unwrap_or("");
+        // An artifact whose hash does not verify fails on that already; one that verifies has
+        // a hashed class, which must agree with its hashed config.
+        if let Some(why) = class_contradicts(s, class).filter(|_| s.hash_ok()) {
+            return Err(Error::Invalid(format!(
+                "{}: platform class '{class}' contradicts the artifact: {why}",
+                s.path.display()
+            )));
+        }
+        if !seen.iter().any(|(c, _)| *c == class) {
+            seen.push((class, &s.path));
+        }
+    }
+    match seen.as_slice() {
+        [(class, _)] => Ok(class),
+        [] => Ok("unknown"),
+        _ => Err(Error::Invalid(format!(
+            "the artifacts come from {} platform classes ({}); check and bless one platform's artifacts at a time",
+            seen.len(),
+            seen.iter()
+                .map(|(c, p)| format!("'{}' e.g. {}", if c.is_empty() { "none recorded" } else { c }, p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Why `class` cannot be the platform class of `s`, if it cannot: it must name the device kind
+/// and (on a CPU) the thread count of the hashed config, and the device the provenance names.
+fn class_contradicts(s: &ArtifactSummary, class: &str) -> Option<String> {
+    if class.is_empty() {
+        return Some("none recorded".into());
+    }
+    let device = s.provenance.get("device_name").unwrap_or("");
+    if s.config.device.is_cuda() {
+        let want = format!("cuda-{}-", device.replace(' ', "_"));
+        if !class.starts_with(&want) {
+            return Some(format!(
+                "the config runs on {} ({device}), so the class must start with '{want}'",
+                s.config.device
+            ));
+        }
+    } else {
+        if !class.starts_with("cpu-") {
+            return Some(format!(
+                "the config runs on {}, so the class must start with 'cpu-'",
+                s.config.device
+            ));
+        }
+        let threads = format!("-t{}-", s.config.threads);
+        if !class.contains(&threads) {
+            return Some(format!(
+                "the config uses {} thread(s), so the class must contain '{threads}'",
+                s.config.threads
+            ));
+        }
+        let vendor = class.split('-').nth(2).unwrap_or("");
+        if ["amd", "intel"].contains(&vendor) && !device.to_lowercase().contains(vendor) {
+            return Some(format!(
+                "names vendor {vendor}, the provenance's CPU is '{device}'"
+            ));
+        }
+    }
+    None
 }
 
 /// Checks `paths` against `golden` (default: the layout's golden file for the artifacts'
@@ -942,15 +1099,33 @@ pub fn check_paths(
         .or(inputs.grids.first());
     let grid = match grid {
         Some(g) => Some((g.as_path(), grid_hash(g)?)),
+        None if inputs.complete => {
+            let dir = inputs.runs[0].path.parent().unwrap_or(Path::new("."));
+            return Err(Error::Golden {
+                path: dir.join(&key),
+                reason: format!(
+                    "missing: a folder is checked with its experiment table (run `three-factors repro {} --profile {} --collect {}` to write it)",
+                    golden.experiment,
+                    golden.profile,
+                    dir.display()
+                ),
+            });
+        }
         None => None,
     };
-    let report = golden.check(
+    let mut report = golden.check(
         &inputs.runs,
         &inputs.lines,
         inputs.theory.as_ref(),
         grid,
         inputs.complete,
     )?;
+    if inputs.duplicates > 0 {
+        report.notes.push(format!(
+            "{} file(s) given more than once (or identical copies) counted once",
+            inputs.duplicates
+        ));
+    }
     Ok((path, report))
 }
 
@@ -1012,19 +1187,17 @@ pub fn bless(
             }
         }
     }
-    // One platform's complete set: its hashes are recorded under its class.
-    let classes: std::collections::BTreeSet<&str> = runs
-        .iter()
-        .map(|s| s.provenance.get("platform_class").unwrap_or(""))
-        .collect();
+    // One platform's complete set: its hashes are recorded under its class, which every
+    // artifact's hashed config must agree with (a CPU run cannot be recorded as a GPU's).
+    let class = platform_class(&runs)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", from.display())))?
+        .to_string();
     let devices: std::collections::BTreeSet<String> =
         runs.iter().map(|s| s.config.device.to_string()).collect();
-    if classes.len() != 1 || classes.contains("") || devices.len() != 1 {
+    if devices.len() != 1 {
         return Err(Error::Invalid(format!(
-            "{}: the artifacts come from {} platform class(es) ({}) on {} device(s) ({}); bless one platform's complete set at a time",
+            "{}: the artifacts ran on {} devices ({}); bless one platform's complete set at a time",
             from.display(),
-            classes.len(),
-            classes.iter().map(|c| if c.is_empty() { "none recorded" } else { c }).collect::<Vec<_>>().join(", "),
             devices.len(),
             devices.iter().cloned().collect::<Vec<_>>().join(", ")
         )));
@@ -1051,11 +1224,6 @@ pub fn bless(
     // The lines of this profile's interpolations and seeds only (a renamed interpolation's old
     // files are not blessed), each measured under the runs' platform class.
     let seeds: Vec<i64> = runs.iter().map(|r| r.config.seed as i64).collect();
-    let class = runs
-        .first()
-        .and_then(|s| s.provenance.get("platform_class"))
-        .unwrap_or("unknown")
-        .to_string();
     let mut lines = Vec::new();
     for f in h5_files(&from.join(INTERP_DIR))? {
         let l = line::read_line(&f)?;
@@ -1146,10 +1314,7 @@ pub fn bless(
                     ),
                 });
             }
-            let class = runs[0]
-                .provenance
-                .get("platform_class")
-                .unwrap_or("unknown");
+            let class = class.as_str();
             let mut new = old.clone();
             new.record_platform(&runs, &lines, theory.as_ref(), &grid_hash);
             if let (Some(was), Some(now)) = (old.hashes.get(class), new.hashes.get(class)) {

@@ -7,7 +7,14 @@ use three_factors::bench::export::Format as ExportFormat;
 use three_factors::bench::{self, history, render, BenchPlan, Fingerprint, Peers, Protocol, Suite};
 use three_factors::config::DeviceSpec;
 use three_factors::determinism::Numerics;
+use three_factors::files::{self, output::appended, Replace};
 use three_factors::layout::Layout;
+
+/// `bench report --csv`'s table, recognised by its header.
+const REPORT_CSV: Replace = Replace::Ours {
+    what: "a bench report CSV",
+    is: |p| files::output::starts_with(p, &[b"kernel,fingerprint,device,label,run,"]),
+};
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -162,6 +169,16 @@ pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
             out,
         }) => {
             let history = history.unwrap_or_else(Layout::working_bench_history);
+            if let Some(p) = &out {
+                files::vet_output(
+                    p,
+                    &[&history],
+                    Replace::Ours {
+                        what: "a benchmark export",
+                        is: bench::export::is_export,
+                    },
+                )?;
+            }
             let runs = history::read(&history)?;
             let run = match run {
                 Some(k) => history::find(&runs, &k)?,
@@ -280,6 +297,22 @@ fn report(
     csv: Option<PathBuf>,
     trend: Option<&str>,
 ) -> Result<ExitCode> {
+    if let Some(csv) = &csv {
+        files::vet_output(csv, &[history], REPORT_CSV)?;
+    }
+    if let Some(p) = &plot {
+        // The plot's own extension decides; a trend writes both .png and .svg of its stem.
+        let written: Vec<PathBuf> = match (trend, p.extension().and_then(|e| e.to_str())) {
+            (Some(_), Some("png" | "svg")) => {
+                vec![p.with_extension("png"), p.with_extension("svg")]
+            }
+            (Some(_), _) => vec![appended(p, "png"), appended(p, "svg")],
+            (None, _) => vec![p.clone()],
+        };
+        for w in &written {
+            files::vet_output(w, &[history], files::output::FIGURE)?;
+        }
+    }
     let runs = history::read(history)?;
     if runs.is_empty() {
         bail!("{}: no runs recorded", history.display());

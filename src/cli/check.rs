@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use three_factors::check;
 use three_factors::config::Experiment;
+use three_factors::files::Replace;
 use three_factors::layout::Layout;
 
 #[derive(clap::Args, Debug)]
@@ -46,7 +47,25 @@ pub struct BlessArgs {
     pub drop_other_platforms: bool,
 }
 
+/// A JUnit report as `check --junit` writes it.
+const JUNIT: Replace = Replace::Ours {
+    what: "a JUnit report",
+    is: |p| {
+        three_factors::files::output::starts_with(
+            p,
+            &[b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"three-factors check\""],
+        )
+    },
+};
+
 pub fn check(a: CheckArgs) -> Result<ExitCode> {
+    if let Some(j) = &a.junit {
+        // Before any work: never onto an artifact, table or golden file this check reads.
+        let mut inputs = check::input_files(&a.paths);
+        inputs.extend(a.golden.iter().cloned());
+        let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+        three_factors::files::vet_output(j, &inputs, JUNIT)?;
+    }
     let (golden, report) = match check::check_paths(&a.paths, a.golden.clone(), &Layout::discover())
     {
         Ok(r) => r,

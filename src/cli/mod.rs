@@ -102,6 +102,17 @@ pub struct MeasureOn {
     pub device: three_factors::config::DeviceSpec,
 }
 
+impl MeasureOn {
+    /// The shared bounds (see `config::bounds`): a thread count libtorch can start, a device it
+    /// sees.
+    pub fn validate(&self) -> Result<()> {
+        use three_factors::config::bounds;
+        bounds::threads(self.threads).map_err(|why| anyhow::anyhow!("--threads: {why}"))?;
+        bounds::device(&self.device).map_err(|why| anyhow::anyhow!("--device: {why}"))?;
+        Ok(())
+    }
+}
+
 /// Overrides on top of `--config`/`--profile`/`--point` (or the built-in ad-hoc defaults).
 #[derive(clap::Args, Debug, Default)]
 pub struct RunArgs {

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use three_factors::metrics::Row;
 use three_factors::repro::noise::{artifacts, csv, measure, NOISE_COLUMNS};
 
+/// The most probes per run, as for `curvature.noise_probes` in a config.
+const MAX_PROBES: usize = 10_000;
+
 #[derive(clap::Args, Debug)]
 pub struct NoiseArgs {
     /// Run artifacts, or folders of them (e.g. a Fig. 3 output folder).
@@ -14,7 +17,8 @@ pub struct NoiseArgs {
     /// Rademacher probes per run (each: one Jv, one Jᵀw, one HVP).
     #[arg(long, default_value_t = 8)]
     pub probes: usize,
-    /// The derived table (CSV, written atomically).
+    /// The derived table (CSV, written atomically; an existing file is replaced only when it is
+    /// such a table).
     #[arg(long, default_value = "noise.csv")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -22,7 +26,24 @@ pub struct NoiseArgs {
 }
 
 pub fn noise(a: NoiseArgs) -> Result<ExitCode> {
+    a.on.validate()?;
+    three_factors::config::bounds::count(
+        a.probes,
+        2,
+        MAX_PROBES,
+        "probes (a standard error needs two)",
+    )
+    .map_err(|why| anyhow::anyhow!("--probes: {why}"))?;
     let files = artifacts(&a.paths)?;
+    let inputs: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    three_factors::files::vet_output(
+        &a.out,
+        &inputs,
+        three_factors::files::Replace::Ours {
+            what: "a noise table",
+            is: |p| three_factors::files::output::starts_with(p, &[b"run,eta_over_s,"]),
+        },
+    )?;
     let mut data = None;
     let mut measured = Vec::new();
     for (k, f) in files.iter().enumerate() {

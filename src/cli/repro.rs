@@ -142,6 +142,9 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
             plan.out.display()
         );
     }
+    if a.collect.is_none() && !a.dry_run {
+        slurm::refuse_while_active(&plan.out)?;
+    }
     if a.slurm {
         return submit(plan.absolute()?, &a);
     }
@@ -158,8 +161,12 @@ pub fn repro(a: ReproArgs, numerics: Numerics) -> Result<ExitCode> {
                     ok,
                     status,
                     log,
+                    log_error,
                 } => {
                     bar.inc(1);
+                    if let Some(e) = log_error {
+                        bar.println(format!("warning: {point}: its log was not kept: {e}"));
+                    }
                     if !ok {
                         bar.println(format!("FAILED {point} ({status}); log: {}", log.display()));
                     }

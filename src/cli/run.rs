@@ -101,14 +101,15 @@ const SHOWN: [&str; 3] = ["sgd.lr", "sgd.batch_size", "seed"];
 /// differ only in, say, `--width` never share a file.
 fn artifact_name(a: &RunArgs, c: &RunConfig, changed: &[String]) -> Result<String> {
     if let Some(n) = &a.name {
-        let plain = std::path::Path::new(n)
-            .file_name()
-            .is_some_and(|f| f == n.as_str())
-            && !n.starts_with('.')
-            && !n.contains(['/', '\\']);
-        if !plain {
+        if a.out.extension().is_some_and(|e| e == "h5") {
             bail!(
-                "--name '{n}': must be a plain file name (no '/', not starting with '.'); the artifact goes into --out"
+                "--name '{n}' and --out {} both name the artifact; give --out a folder, or drop --name",
+                a.out.display()
+            );
+        }
+        if let Some(why) = three_factors::files::unsafe_name(n) {
+            bail!(
+                "--name '{n}': must be a plain file name, and it {why}; the artifact goes into --out"
             );
         }
         return Ok(n.strip_suffix(".h5").unwrap_or(n).to_string());

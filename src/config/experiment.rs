@@ -290,12 +290,35 @@ impl Experiment {
         })?;
         e.source = path.to_path_buf();
         let origin = path.display().to_string();
-        if e.name == "list" || e.name.is_empty() || e.name.contains(['/', '\\']) {
+        if let Some(why) =
+            crate::files::unsafe_name(&e.name).or((e.name == "list").then_some("is a command"))
+        {
             return Err(Error::config(
                 origin,
                 "name",
-                format!("'{}' cannot name an experiment", e.name),
+                format!("'{}' cannot name an experiment: it {why}", e.name),
             ));
+        }
+        // Profile and interpolation names become folder and file names (runs/<experiment>/
+        // <profile>, golden/<experiment>/<profile>.toml, interp/<name>_seed<k>.h5).
+        let names = e
+            .profiles
+            .keys()
+            .map(|n| (format!("profiles.{n}"), n))
+            .chain(
+                e.analysis
+                    .interpolate
+                    .iter()
+                    .map(|i| ("analysis.interpolate.name".to_string(), &i.name)),
+            );
+        for (field, n) in names {
+            if let Some(why) = crate::files::unsafe_name(n) {
+                return Err(Error::config(
+                    &origin,
+                    field,
+                    format!("'{n}' cannot name a file or folder: it {why}"),
+                ));
+            }
         }
         if !e.profiles.contains_key(&e.default_profile) {
             return Err(Error::config(
@@ -306,6 +329,16 @@ impl Experiment {
         }
         for (name, p) in &e.profiles {
             let points = e.resolve(name)?;
+            if let Some((pt, why)) = points
+                .iter()
+                .find_map(|pt| Some((pt, crate::files::unsafe_name(&pt.name())?)))
+            {
+                return Err(Error::config(
+                    &origin,
+                    format!("profiles.{name}"),
+                    format!("point '{}' cannot name an artifact: it {why}", pt.name()),
+                ));
+            }
             if let Some(t) = &p.theory {
                 t.validate().map_err(|err| {
                     Error::config(&origin, format!("profiles.{name}.theory"), err.to_string())

@@ -1,6 +1,7 @@
 //! Experiments as data: the resolved configuration of one run (everything its numbers depend on
 //! besides the platform), read from and written to TOML, validated before anything runs.
 mod analysis;
+pub mod bounds;
 mod experiment;
 mod theory;
 
@@ -329,10 +330,7 @@ fn is_zero_f64(x: &f64) -> bool {
 pub const MAX_WIDTH: usize = 8192;
 /// The most epochs a config may ask for.
 pub const MAX_EPOCHS: usize = 100_000;
-/// The most intra-op threads a config may ask for.
-pub const MAX_THREADS: usize = 1024;
-/// The most power iterations, and the most probes of a stochastic estimator.
-pub const MAX_ITERATIONS: usize = 100_000;
+pub use bounds::{MAX_ITERATIONS, MAX_THREADS};
 pub const MAX_PROBES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -874,15 +872,8 @@ impl RunConfig {
                 format!("must be a number > 0, got {}", c.fd_eps),
             );
         }
-        if self.threads == 0 || self.threads > MAX_THREADS {
-            return bad(
-                "threads",
-                format!(
-                    "must be in 1..={MAX_THREADS}, got {} (each is an OS thread libtorch starts \
-                     up front; more than the machine's cores only slows it down)",
-                    self.threads
-                ),
-            );
+        if let Err(why) = bounds::threads(self.threads) {
+            return bad("threads", why);
         }
         // A net under the checks above (which bound every integer far lower): every value must
         // be storable in the artifact's TOML, whose integers are signed 64-bit.

@@ -168,8 +168,13 @@ impl LineSpec {
                 ),
             );
         }
-        if self.points < 3 {
-            return bad("--points", format!("must be ≥ 3, got {}", self.points));
+        if let Err(why) = crate::config::bounds::count(
+            self.points,
+            3,
+            crate::config::bounds::MAX_LINE_POINTS,
+            "α values",
+        ) {
+            return bad("--points", why);
         }
         for v in [0.0, 1.0] {
             let k = (v - self.from) / self.step();

@@ -2,6 +2,11 @@
 //! temporary file in the destination folder, renamed into place only when complete and removed on
 //! any error), the HDF5 helpers, and hashing.
 pub mod h5;
+pub mod output;
+pub mod partial;
+
+pub use output::{vet as vet_output, Replace};
+pub use partial::{all_or_none, clean_up_on_signals};
 
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -10,6 +15,26 @@ use std::path::{Path, PathBuf};
 /// Lower-case hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why `name` cannot be used as one component of a path the harness writes (an experiment,
+/// profile, interpolation or artifact name), if it cannot: empty, `.`/`..` or hidden, a path
+/// separator, or a control character. Every such name is checked here before it is joined to a
+/// folder, so that no name in a file or on the command line writes outside that folder.
+pub fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.starts_with('.') {
+        Some("starts with '.' (hidden, or a parent folder)")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else if name.len() > 200 {
+        Some("is longer than 200 bytes")
+    } else {
+        None
+    }
 }
 
 /// SHA-256 of `bytes`, as hex.
@@ -24,27 +49,11 @@ pub fn parent_dir(dest: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Renames a finished temporary file to `dest`, with the ordinary `rw-r--r--` mode (temporary
-/// files are created owner-only).
-pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::write(tmp.path(), e))?;
-    }
-    // On disk before the rename, so that a power cut never leaves an empty file under `dest`.
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::write(dest, e))?;
-    tmp.persist(dest).map_err(|e| Error::write(dest, e.error))?;
-    Ok(())
-}
-
 /// A temporary file next to `dest`: `.<name>.<random>.partial`, or with `keep_extension`
 /// `.<name>.<random>.partial.<ext>` (for encoders that choose the format by extension). Hidden
-/// and never ending in `.h5`, so folder scans for artifacts do not pick it up.
-fn temp_for(dest: &Path, keep_extension: bool) -> Result<tempfile::NamedTempFile> {
+/// and never ending in `.h5`, so folder scans for artifacts do not pick it up; registered so
+/// that a signal removes it (see [`partial`]).
+fn temp_for(dest: &Path, keep_extension: bool) -> Result<partial::Partial> {
     let dir = parent_dir(dest);
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -56,20 +65,58 @@ fn temp_for(dest: &Path, keep_extension: bool) -> Result<tempfile::NamedTempFile
         .prefix(&format!(".{name}."))
         .suffix(&suffix)
         .tempfile_in(dir)
+        .map(partial::Partial::new)
         .map_err(|e| Error::write(dir, e))
 }
 
 /// Writes `dest` atomically through `fill`, which writes the file at the temporary path it is
-/// given. `keep_extension`: the temporary path ends in `dest`'s extension.
+/// given. `keep_extension`: the temporary path ends in `dest`'s extension. Refuses a `dest`
+/// that exists and is not a regular file (a device, FIFO, folder or symbolic link). Errors of
+/// `fill` that do not name a file are reported against `dest`.
 pub fn write_with<T>(
     dest: &Path,
     keep_extension: bool,
     fill: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<T> {
+    output::refuse_special(dest)?;
     let tmp = temp_for(dest, keep_extension)?;
-    let out = fill(tmp.path())?;
-    persist(tmp, dest)?;
+    let out = fill(tmp.path()).map_err(|e| match e {
+        Error::Invalid(reason) => Error::output(dest, reason),
+        e => e,
+    })?;
+    partial::put_in_place(tmp, dest)?;
     Ok(out)
+}
+
+/// A file written bit by bit as something runs (a child's log), under a hidden temporary name
+/// until [`Streamed::finish`] puts it in place: a file under its final name is always complete,
+/// and one whose writing failed (a full disk) never appears there.
+pub struct Streamed {
+    tmp: partial::Partial,
+    dest: PathBuf,
+}
+
+impl Streamed {
+    pub fn create(dest: &Path) -> Result<Streamed> {
+        output::refuse_special(dest)?;
+        Ok(Streamed {
+            tmp: temp_for(dest, false)?,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Another handle on the temporary file, for a writer (it shares the file's offset).
+    pub fn handle(&self) -> Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.tmp.path())
+            .map_err(|e| Error::write(&self.dest, e))
+    }
+
+    /// Renames the finished file to its final name.
+    pub fn finish(self) -> Result<()> {
+        partial::put_in_place(self.tmp, &self.dest)
+    }
 }
 
 /// Writes `contents` to `dest` atomically.
@@ -134,6 +181,36 @@ pub fn lock(path: &Path, what: &str) -> Result<Lock> {
         _file: file,
         held: true,
     })
+}
+
+/// Waits for the exclusive lock on `path` (creating the file), for read-modify-write cycles
+/// that must not interleave (two writers of one benchmark history). Held until dropped.
+pub fn lock_wait(path: &Path) -> Result<Lock> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::write(path, e))?;
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(Lock {
+                _file: file,
+                held: true,
+            });
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            // Locking is not supported here: go on without mutual exclusion.
+            return Ok(Lock {
+                _file: file,
+                held: false,
+            });
+        }
+    }
 }
 
 /// How old a temporary file must be before it counts as left behind: the writer writes a

@@ -7,9 +7,12 @@ use crate::error::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The header of a line's CSV.
+pub const LINE_CSV_HEADER: &str = "alpha,train_loss,train_acc,val_loss,val_acc\n";
+
 /// Writes `<stem>.csv`: `alpha,train_loss,train_acc,val_loss,val_acc`. Atomic.
 pub fn write_line_csv(dest: &Path, line: &Line) -> Result<()> {
-    let mut out = String::from("alpha,train_loss,train_acc,val_loss,val_acc\n");
+    let mut out = String::from(LINE_CSV_HEADER);
     for k in 0..line.alpha.len() {
         let _ = writeln!(
             out,
@@ -65,10 +68,14 @@ pub fn line_panels(lines: &[(String, &Line)]) -> Vec<LinePanel> {
 /// `<stem>.h5` (see [`crate::artifact::line`]), `<stem>.csv`, `<stem>.png`, `<stem>.svg`;
 /// returns the h5 file's content hash.
 pub fn write_line(stem: &Path, line: &Line, meta: &LineMeta, title: &str) -> Result<String> {
-    // The .h5 last: `repro` reuses a line by its .h5, so it must not exist without the rest.
-    write_line_csv(&stem.with_extension("csv"), line)?;
-    plot::lines(stem, title, &line_panels(&[(String::new(), line)]))?;
-    write_line_h5(&stem.with_extension("h5"), line, meta)
+    // All four or none: `repro` reuses a line by its .h5, so it must not exist without the
+    // rest, and a signal between two of them must not leave a figure without its data.
+    let with = |ext: &str| crate::files::output::appended(stem, ext);
+    crate::files::all_or_none(|| {
+        write_line_csv(&with("csv"), line)?;
+        plot::lines(stem, title, &line_panels(&[(String::new(), line)]))?;
+        write_line_h5(&with("h5"), line, meta)
+    })
 }
 
 fn basin_text(b: &Basin) -> String {

@@ -4,6 +4,7 @@
 use crate::config::{Analysis, FigureKind};
 use crate::error::{Error, Result};
 use crate::metrics::{Metric, Row};
+use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -22,8 +23,31 @@ fn register_font() {
     });
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Invalid(format!("plotting: {e:?}"))
+/// Draws a PNG of `size` pixels in memory with `draw`, encodes it, and writes it to `dest`
+/// through the atomic writer: every I/O error is the writer's, named by its path, and the
+/// encoder never touches the disk.
+fn png(
+    dest: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<()> {
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    draw(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area()).map_err(
+        |e| match e {
+            Error::Invalid(reason) => Error::output(dest, reason),
+            e => e,
+        },
+    )?;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(&pixels, size.0, size.1, image::ColorType::Rgb8)
+        .map_err(|e| Error::output(dest, format!("cannot encode the PNG: {e}")))?;
+    crate::files::write(dest, &bytes)
+}
+
+/// A drawing error, in words (the atomic writer adds the file it was drawing).
+fn plot_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Invalid(format!("cannot draw the figure: {e}"))
 }
 
 /// A panel's legend, where its data leave room: accuracies sit high (lower right), curvature and
@@ -345,8 +369,7 @@ pub fn figure(dir: &Path, stem: &str, title: &str, rows: &[Row], a: &Analysis) -
         1
     };
     let size = (500 * f.panels.len().max(1) as u32, 40 + 460 * facets);
-    crate::files::write_with(&dir.join(format!("{stem}.png")), true, |tmp| {
-        let area = BitMapBackend::new(tmp, size).into_drawing_area();
+    png(&dir.join(format!("{stem}.png")), size, |area| {
         match f.kind {
             FigureKind::Scatter => draw(area, title, rows, a),
             FigureKind::Curves => draw_curves(area, title, rows, a),
@@ -398,8 +421,7 @@ pub fn dot_chart(
             .position(|n| n == c)
             .map(|i| (n - 1 - i) as f64)
     };
-    crate::files::write_with(dest, true, |tmp| {
-        let root = BitMapBackend::new(tmp, (1200, height)).into_drawing_area();
+    png(dest, (1200, height), |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let (upper, lower) = root.split_vertically(height - legend_h);
         let mut chart = ChartBuilder::on(&upper)
@@ -575,18 +597,8 @@ pub fn lines(stem: &Path, title: &str, panels: &[LinePanel]) -> Result<()> {
     register_font();
     let size = (520 * panels.len().max(1) as u32, 480);
     // Appended, not substituted: a stem with a dot (`trend.hvp`) keeps its name.
-    let with = |ext: &str| {
-        let mut name = stem.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".{ext}"));
-        stem.with_file_name(name)
-    };
-    crate::files::write_with(&with("png"), true, |tmp| {
-        draw_lines(
-            BitMapBackend::new(tmp, size).into_drawing_area(),
-            title,
-            panels,
-        )
-    })?;
+    let with = |ext: &str| crate::files::output::appended(stem, ext);
+    png(&with("png"), size, |area| draw_lines(area, title, panels))?;
     crate::files::write_with(&with("svg"), true, |tmp| {
         draw_lines(
             SVGBackend::new(tmp, size).into_drawing_area(),

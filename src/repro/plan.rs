@@ -99,7 +99,11 @@ impl ReproPlan {
             "another three-factors repro is working in this folder",
         )?;
         let mut removed = 0;
-        for dir in [self.out.clone(), self.out.join(crate::check::INTERP_DIR)] {
+        for dir in [
+            self.out.clone(),
+            self.out.join(crate::check::INTERP_DIR),
+            self.out.join("logs"),
+        ] {
             removed += files::remove_stale_partials(&dir)?;
         }
         Ok((lock, removed))

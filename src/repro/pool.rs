@@ -17,6 +17,8 @@ pub enum PoolEvent<'a> {
         ok: bool,
         status: String,
         log: &'a Path,
+        /// Why its log could not be kept (it is then absent), if it could not.
+        log_error: Option<&'a str>,
     },
 }
 
@@ -42,6 +44,37 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// A child's output on its way into `<out>/logs/<point>.log`: copied through this process into a
+/// hidden temporary, put in place when the child has ended and every byte was written. A write
+/// that fails (a full disk) leaves no log under the final name, and is reported with the point.
+struct Log {
+    stream: crate::files::Streamed,
+    copies: [std::thread::JoinHandle<std::io::Result<u64>>; 2],
+    path: PathBuf,
+}
+
+impl Log {
+    fn finish(self) -> Result<()> {
+        for c in self.copies {
+            c.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("log copy panicked")))
+                .map_err(|e| Error::write(&self.path, e))?;
+        }
+        self.stream.finish()
+    }
+}
+
+/// Copies a child's pipe into `to` on a thread of its own, until the child closes it.
+fn copy(
+    from: Option<impl std::io::Read + Send + 'static>,
+    mut to: std::fs::File,
+) -> std::thread::JoinHandle<std::io::Result<u64>> {
+    std::thread::spawn(move || match from {
+        Some(mut from) => std::io::copy(&mut from, &mut to),
+        None => Ok(0),
+    })
+}
+
 /// Runs `todo` (points of `plan`) locally, `jobs` at a time; returns the names of the points
 /// whose process failed. The children die with this process.
 pub fn run_local(
@@ -53,7 +86,7 @@ pub fn run_local(
     let logs = plan.out.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::write(&logs, e))?;
     let mut queue: VecDeque<&GridPoint> = todo.iter().collect();
-    let mut running: Vec<(String, Child, PathBuf)> = Vec::new();
+    let mut running: Vec<(String, Child, Log)> = Vec::new();
     let mut failed = Vec::new();
     let mut started = 0usize;
     while !queue.is_empty() || !running.is_empty() {
@@ -61,8 +94,7 @@ pub fn run_local(
         while running.len() < jobs.max(1) {
             let Some(p) = queue.pop_front() else { break };
             let log = logs.join(format!("{}.log", p.name()));
-            let file = std::fs::File::create(&log).map_err(|e| Error::write(&log, e))?;
-            let err = file.try_clone().map_err(|e| Error::io(&log, e))?;
+            let stream = crate::files::Streamed::create(&log)?;
             let mut cmd = Command::new(&plan.program);
             if !plan.devices.is_empty() {
                 if let tch::Device::Cuda(i) = plan.devices[started % plan.devices.len()].device() {
@@ -71,14 +103,26 @@ pub fn run_local(
             }
             started += 1;
             die_with_parent(&mut cmd);
-            let child = cmd
+            let mut child = cmd
                 .args(plan.run_args(p))
-                .stdout(file)
-                .stderr(err)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .stdin(Stdio::null())
                 .spawn()
                 .map_err(|e| Error::io(&plan.program, e))?;
-            running.push((p.name(), child, log));
+            let copies = [
+                copy(child.stdout.take(), stream.handle()?),
+                copy(child.stderr.take(), stream.handle()?),
+            ];
+            running.push((
+                p.name(),
+                child,
+                Log {
+                    stream,
+                    copies,
+                    path: log,
+                },
+            ));
             changed = true;
         }
         if changed {
@@ -92,11 +136,14 @@ pub fn run_local(
             match child.try_wait().map_err(|e| Error::io(&plan.program, e))? {
                 None => still.push((name, child, log)),
                 Some(status) => {
+                    let path = log.path.clone();
+                    let log_error = log.finish().err().map(|e| e.to_string());
                     on(PoolEvent::Finished {
                         point: &name,
                         ok: status.success(),
                         status: status.to_string(),
-                        log: &log,
+                        log: &path,
+                        log_error: log_error.as_deref(),
                     });
                     if !status.success() {
                         failed.push(name);

@@ -64,19 +64,8 @@ pub fn run_one(
     on_epoch: impl FnMut(&EpochEnd) -> Result<()>,
 ) -> Result<RunRecord> {
     let device = cfg.device();
-    if let tch::Device::Cuda(i) = device {
-        if !tch::Cuda::is_available() || i as i64 >= tch::Cuda::device_count() {
-            return Err(Error::config(
-                "run",
-                "device",
-                format!(
-                    "{} requested but libtorch sees {} CUDA device(s)",
-                    cfg.device,
-                    tch::Cuda::device_count()
-                ),
-            ));
-        }
-    }
+    crate::config::bounds::device(&cfg.device)
+        .map_err(|why| Error::config("run", "device", why))?;
     let started = std::time::SystemTime::now();
     determinism::seed_everything(&Settings {
         seed: cfg.seed,

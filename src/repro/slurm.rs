@@ -120,10 +120,41 @@ pub fn prepare(plan: &ReproPlan, todo: &[GridPoint], res: &Resources) -> Submiss
     }
 }
 
-/// Writes the script atomically and submits it; returns the job id.
+/// Writes the script atomically and submits it; returns the job id, which is also recorded in
+/// `<out>/slurm/job` for [`refuse_while_active`].
 pub fn submit_prepared(s: &Submission) -> Result<String> {
     crate::files::write(&s.path, s.script.as_bytes())?;
-    submit(&s.path)
+    let job = submit(&s.path)?;
+    crate::files::write(&job_file(&s.path), format!("{job}\n").as_bytes())?;
+    Ok(job)
+}
+
+/// Where the id of the last job submitted for a folder is kept: beside its script.
+fn job_file(script: &Path) -> PathBuf {
+    crate::files::parent_dir(script).join("job")
+}
+
+/// Refuses to run or submit points in `out` while the job last submitted from it still has
+/// tasks queued or running: they would train the same points twice and race for their
+/// artifacts. (`repro`'s folder lock ends with the process that submitted; the job does not.)
+/// A folder whose job has left the queue, or a machine without Slurm, is not held.
+pub fn refuse_while_active(out: &Path) -> Result<()> {
+    let path = job_file(&out.join("slurm").join("x"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let job = text.trim();
+    if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let active = active_tasks(job);
+    if active > 0 {
+        return Err(Error::Invalid(format!(
+            "{}: Slurm job {job}, submitted from this folder, still has {active} task(s) queued or running; wait for it (`squeue -j {job}`, or `repro --collect` once it is done) or cancel it (`scancel {job}`)",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Follows `job` until it has left the queue, reporting how many of its `tasks` finished.

@@ -187,3 +187,63 @@ pub fn python(script: &str, args: &[&std::ffi::OsStr]) -> String {
     );
     stdout
 }
+
+/// Writes one run under exactly its id (as a history of another machine would hold it).
+pub fn write_run(path: &Path, r: &three_factors::bench::history::Run) {
+    let f = hdf5::File::create(path).unwrap();
+    let g = f.create_group(&r.fingerprint_id).unwrap();
+    for (k, v) in &r.fingerprint.fields {
+        let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+        g.new_attr::<hdf5::types::VarLenUnicode>()
+            .create(k.as_str())
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    }
+    let run = g.create_group(&r.run_id).unwrap();
+    let attr = |name: &str, v: &str| {
+        let v: hdf5::types::VarLenUnicode = v.parse().unwrap();
+        run.new_attr::<hdf5::types::VarLenUnicode>()
+            .create(name)
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    };
+    attr("time", &r.time);
+    attr("git_commit", &r.git_commit);
+    let ms = &r.measurements;
+    let names: Vec<hdf5::types::VarLenUnicode> =
+        ms.iter().map(|m| m.kernel.parse().unwrap()).collect();
+    run.new_dataset_builder()
+        .with_data(&names)
+        .create("kernel")
+        .unwrap();
+    let col = |f: &dyn Fn(&three_factors::bench::Measurement) -> f64| -> Vec<f64> {
+        ms.iter().map(f).collect()
+    };
+    for (name, v) in [
+        ("work", col(&|m| m.work)),
+        ("median_s", col(&|m| m.median_s())),
+        ("mad_s", col(&|m| m.mad_s())),
+    ] {
+        run.new_dataset_builder()
+            .with_data(&v)
+            .create(name)
+            .unwrap();
+    }
+    let iters: Vec<i64> = ms.iter().map(|m| m.iterations).collect();
+    let reps: Vec<i64> = ms.iter().map(|m| m.times_s.len() as i64).collect();
+    let times: Vec<f64> = ms.iter().flat_map(|m| m.times_s.clone()).collect();
+    run.new_dataset_builder()
+        .with_data(&iters)
+        .create("iterations")
+        .unwrap();
+    run.new_dataset_builder()
+        .with_data(&reps)
+        .create("reps")
+        .unwrap();
+    run.new_dataset_builder()
+        .with_data(&times)
+        .create("times_s")
+        .unwrap();
+}
