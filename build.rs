@@ -74,13 +74,24 @@ fn git_files() -> Vec<String> {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
-    let mut names = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    // HEAD's reflog is appended to by every commit, checkout and reset, whether the branch's
+    // ref is a loose file or packed.
+    let mut names = vec![
+        "HEAD".to_string(),
+        "logs/HEAD".to_string(),
+        "packed-refs".to_string(),
+    ];
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
         names.push(branch);
     }
-    names
+    // Paths relative to the package root, where build scripts run.
+    let found: Vec<String> = names
         .iter()
-        .filter_map(|n| git(&["rev-parse", "--path-format=absolute", "--git-path", n]))
+        .filter_map(|n| git(&["rev-parse", "--git-path", n]))
         .filter(|p| std::path::Path::new(p).exists())
-        .collect()
+        .collect();
+    if found.is_empty() && std::path::Path::new(".git/HEAD").exists() {
+        return vec![".git/HEAD".to_string()];
+    }
+    found
 }

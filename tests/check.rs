@@ -311,7 +311,7 @@ fn add_platform_records_another_platforms_hashes_and_nothing_else() {
         let r = bless_smoke_with(tmp.path(), "g.toml", extra);
         r.expect(2);
         assert!(
-            r.stderr().contains("come from 2 platform class(es)"),
+            r.stderr().contains("come from 2 platform classes"),
             "{extra:?}: {}",
             r.stderr()
         );

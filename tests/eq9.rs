@@ -156,7 +156,7 @@ fn eq9_smoke_is_gated_and_a_doctored_theory_file_fails() {
     let r = run_in(d, &["noise", "out", "--probes", "1", "--out", "m.csv"], &[]);
     r.expect(2);
     assert!(
-        r.stderr().contains("--probes must be at least 2"),
+        r.stderr().contains("--probes: must be in 2..=10000"),
         "{}",
         r.stderr()
     );

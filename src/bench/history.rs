@@ -186,6 +186,15 @@ pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> 
             git_commit: fp.get("git_commit").to_string(),
             measurements: ms.to_vec(),
         };
+        // What the reader would refuse is never written: one bad run would make the whole
+        // history unreadable.
+        if let Some(why) = invalid(&run) {
+            return Err(Error::Invalid(format!(
+                "{}: not recording run {}: {why}",
+                path.display(),
+                run.key()
+            )));
+        }
         write_run(file, t, &run)?;
         Ok(run.key())
     })

@@ -864,6 +864,8 @@ pub struct Inputs {
     pub complete: bool,
     /// Files counted once although given more than once (see [`Inputs::dedupe`]).
     pub duplicates: usize,
+    /// The first folder given, if any (where its table belongs).
+    pub folder: Option<PathBuf>,
 }
 
 /// The files [`gather`] would read for `paths` (files as given; a folder's `.h5` files and its
@@ -906,6 +908,7 @@ pub fn gather(paths: &[PathBuf]) -> Result<Inputs> {
     for p in paths {
         if p.is_dir() {
             inputs.complete = true;
+            inputs.folder.get_or_insert_with(|| p.clone());
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| Error::io(p, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -1070,10 +1073,16 @@ fn class_contradicts(s: &ArtifactSummary, class: &str) -> Option<String> {
                 s.config.threads
             ));
         }
+        // The class's vendor is the CPU's vendor id; the provenance's model name need not
+        // name one (a VM's "QEMU Virtual CPU"), but must not name another.
         let vendor = class.split('-').nth(2).unwrap_or("");
-        if ["amd", "intel"].contains(&vendor) && !device.to_lowercase().contains(vendor) {
+        let named = device.to_lowercase();
+        if let Some(other) = ["amd", "intel", "nvidia", "apple", "ampere"]
+            .iter()
+            .find(|v| **v != vendor && named.contains(*v))
+        {
             return Some(format!(
-                "names vendor {vendor}, the provenance's CPU is '{device}'"
+                "names CPU vendor '{vendor}', the provenance's device '{device}' is {other}'s"
             ));
         }
     }
@@ -1099,20 +1108,9 @@ pub fn check_paths(
         .or(inputs.grids.first());
     let grid = match grid {
         Some(g) => Some((g.as_path(), grid_hash(g)?)),
-        None if inputs.complete => {
-            let dir = inputs.runs[0].path.parent().unwrap_or(Path::new("."));
-            return Err(Error::Golden {
-                path: dir.join(&key),
-                reason: format!(
-                    "missing: a folder is checked with its experiment table (run `three-factors repro {} --profile {} --collect {}` to write it)",
-                    golden.experiment,
-                    golden.profile,
-                    dir.display()
-                ),
-            });
-        }
         None => None,
     };
+    let missing_table = inputs.complete && grid.is_none();
     let mut report = golden.check(
         &inputs.runs,
         &inputs.lines,
@@ -1120,6 +1118,19 @@ pub fn check_paths(
         grid,
         inputs.complete,
     )?;
+    // After the runs' own errors (a missing grid point says more than a missing table).
+    if missing_table {
+        let dir = inputs.folder.as_deref().unwrap_or(Path::new("."));
+        return Err(Error::Golden {
+            path: dir.join(&key),
+            reason: format!(
+                "missing: a folder is checked with its experiment table (run `three-factors repro {} --profile {} --collect {}` to write it)",
+                golden.experiment,
+                golden.profile,
+                dir.display()
+            ),
+        });
+    }
     if inputs.duplicates > 0 {
         report.notes.push(format!(
             "{} file(s) given more than once (or identical copies) counted once",

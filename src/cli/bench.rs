@@ -27,9 +27,10 @@ pub struct BenchArgs {
     /// Intra-op threads (default: all cores); peers use the same number.
     #[arg(long)]
     pub threads: Option<usize>,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = parse_warmup)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
+    /// Timed repetitions per kernel (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = parse_reps)]
     pub reps: usize,
     /// Width 128 only, no λ_max to tolerance, a small matmul: seconds, for CI.
     #[arg(long)]
@@ -122,6 +123,21 @@ pub enum BenchAction {
         out: Option<PathBuf>,
     },
 }
+
+/// Timed repetitions: at least one (a run without times would be refused by every reader).
+fn parse_reps(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    three_factors::config::bounds::count(n, 1, MAX_REPS, "repetitions").map(|_| n)
+}
+
+/// Warm-up repetitions: none is fine.
+fn parse_warmup(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    three_factors::config::bounds::count(n, 0, MAX_REPS, "repetitions").map(|_| n)
+}
+
+/// The most repetitions of one kernel (each can take seconds).
+const MAX_REPS: usize = 100_000;
 
 /// A relative slowdown: a finite fraction in [0, 10] (0.07 = 7 %; 10 = eleven times slower).
 fn parse_threshold(s: &str) -> std::result::Result<f64, String> {

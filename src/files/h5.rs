@@ -126,7 +126,8 @@ pub fn update_atomic<T>(
     // HDF5 opens (and locks) the file it loads read-write even with no backing store, so it
     // loads a private scratch copy: readers of `dest` are never locked out, and only its folder
     // needs to be writable.
-    let scratch = tempfile::NamedTempFile::new().map_err(|e| Error::write(dest, e))?;
+    let scratch = super::partial::Partial::create(tempfile::NamedTempFile::new)
+        .map_err(|e| Error::write(dest, e))?;
     let file = if existed {
         std::fs::copy(dest, scratch.path()).map_err(|e| Error::io(dest, e))?;
         hdf5::File::with_options()

@@ -61,12 +61,13 @@ fn temp_for(dest: &Path, keep_extension: bool) -> Result<partial::Partial> {
         Some(ext) if keep_extension => format!(".partial.{ext}"),
         _ => ".partial".to_string(),
     };
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(&suffix)
-        .tempfile_in(dir)
-        .map(partial::Partial::new)
-        .map_err(|e| Error::write(dir, e))
+    partial::Partial::create(|| {
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(&suffix)
+            .tempfile_in(dir)
+    })
+    .map_err(|e| Error::write(dir, e))
 }
 
 /// Writes `dest` atomically through `fill`, which writes the file at the temporary path it is

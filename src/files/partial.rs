@@ -25,9 +25,15 @@ fn commit_lock() -> MutexGuard<'static, ()> {
 pub(super) struct Partial(Option<tempfile::NamedTempFile>);
 
 impl Partial {
-    pub(super) fn new(tmp: tempfile::NamedTempFile) -> Self {
-        live().push(tmp.path().to_path_buf());
-        Partial(Some(tmp))
+    /// Creates a temporary file with `make` and registers it, both under the registry's lock:
+    /// a signal's clean-up, which takes that lock, sees every temporary that exists.
+    pub(super) fn create(
+        make: impl FnOnce() -> std::io::Result<tempfile::NamedTempFile>,
+    ) -> std::io::Result<Self> {
+        let mut live = live();
+        let tmp = make()?;
+        live.push(tmp.path().to_path_buf());
+        Ok(Partial(Some(tmp)))
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -106,10 +112,24 @@ pub fn all_or_none<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     if outer {
         return f();
     }
+    // The group ends with `f`, even when `f` panics: later writes of this thread are not held
+    // back for a commit that never comes.
+    struct Close;
+    impl Drop for Close {
+        fn drop(&mut self) {
+            let _ = GROUP.try_with(|g| g.borrow_mut().take());
+        }
+    }
+    let close = Close;
     let out = f();
     let staged = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
+    drop(close);
     let out = out?;
     let _commit = commit_lock();
+    // Every destination is checked before any is renamed, so that a refusal leaves none.
+    for (_, dest) in &staged {
+        super::output::refuse_special(dest)?;
+    }
     for (tmp, dest) in staged {
         tmp.rename(&dest)?;
     }
@@ -122,10 +142,17 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let fd = WAKE.load(Ordering::Relaxed);
     if fd >= 0 {
         let b = sig as u8;
-        // SAFETY: write(2) is async-signal-safe; the byte lives on this frame.
-        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+        // SAFETY: write(2) is async-signal-safe; the byte lives on this frame. errno is saved
+        // and restored, as the interrupted code may be about to read it.
+        unsafe {
+            let errno = *libc::__errno_location();
+            libc::write(fd, (&b as *const u8).cast(), 1);
+            *libc::__errno_location() = errno;
+        }
     }
 }
+
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Makes SIGINT, SIGTERM and SIGHUP remove this process's temporary files before it dies of
 /// them (a signal that was ignored when the process started stays ignored). The handler only
@@ -139,7 +166,7 @@ pub fn clean_up_on_signals() {
             return;
         }
         WAKE.store(fds[1], Ordering::Relaxed);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        for sig in SIGNALS {
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
                 && old.sa_sigaction == libc::SIG_IGN
@@ -165,7 +192,9 @@ pub fn clean_up_on_signals() {
             }
             let sig = libc::c_int::from(b);
             let _commit = commit_lock();
-            for p in live().drain(..) {
+            // Held until the process ends: no new temporary is made after this clean-up.
+            let mut live = live();
+            for p in live.drain(..) {
                 let _ = std::fs::remove_file(p);
             }
             // SAFETY: restore the default action and deliver the signal again: the process
@@ -177,6 +206,11 @@ pub fn clean_up_on_signals() {
             }
         });
     if spawned.is_err() {
+        // Nobody would act on a signal: give them their default course back.
         WAKE.store(-1, Ordering::Relaxed);
+        for sig in SIGNALS {
+            // SAFETY: restoring the default action.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
     }
 }

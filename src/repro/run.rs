@@ -238,6 +238,8 @@ pub fn may_replace(dest: &Path, cfg: &RunConfig) -> Result<()> {
             dest.display()
         )));
     }
+    // Before training, not after: the writer would refuse it at the end.
+    crate::files::output::refuse_special(dest)?;
     if !dest.exists() {
         return Ok(());
     }
