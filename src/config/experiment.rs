@@ -299,18 +299,10 @@ impl Experiment {
                 format!("'{}' cannot name an experiment: it {why}", e.name),
             ));
         }
-        // Profile and interpolation names become folder and file names (runs/<experiment>/
-        // <profile>, golden/<experiment>/<profile>.toml, interp/<name>_seed<k>.h5).
-        let names = e
-            .profiles
-            .keys()
-            .map(|n| (format!("profiles.{n}"), n))
-            .chain(
-                e.analysis
-                    .interpolate
-                    .iter()
-                    .map(|i| ("analysis.interpolate.name".to_string(), &i.name)),
-            );
+        // Profile names become folder and file names (runs/<experiment>/<profile>,
+        // golden/<experiment>/<profile>.toml); interpolation names are held to letters, digits,
+        // '_' and '-' by the analysis' own validation.
+        let names = e.profiles.keys().map(|n| (format!("profiles.{n}"), n));
         for (field, n) in names {
             if let Some(why) = crate::files::unsafe_name(n) {
                 return Err(Error::config(
