@@ -153,7 +153,8 @@ fn cuda_paths_are_honest_without_a_gpu() {
         );
         r.expect(2);
         assert!(
-            r.stderr().contains("libtorch sees no CUDA device"),
+            r.stderr()
+                .contains("--device: cuda requested but libtorch sees 0 CUDA device(s)"),
             "{}",
             r.stderr()
         );

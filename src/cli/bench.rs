@@ -221,12 +221,13 @@ pub fn bench(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
 }
 
 fn run(a: BenchArgs, numerics: Numerics) -> Result<ExitCode> {
-    if a.device.is_cuda() && !tch::Cuda::is_available() {
-        bail!("--device {}: libtorch sees no CUDA device (build with --features cuda against a CUDA libtorch)", a.device);
-    }
+    three_factors::config::bounds::device(&a.device)
+        .map_err(|why| anyhow::anyhow!("--device: {why}"))?;
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    three_factors::config::bounds::threads(threads)
+        .map_err(|why| anyhow::anyhow!("--threads: {why}"))?;
     let suite = if a.quick {
         Suite::quick()
     } else {
