@@ -6,7 +6,7 @@
 //! test failed on the binary before the fixes (run with THREE_FACTORS_BIN pointing at it).
 mod common;
 
-use common::{command, repo, run_in, Run};
+use common::{command, error_names, repo, run_in, Run};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -44,15 +44,22 @@ fn smoke_run(name: &str) -> PathBuf {
 const A: &str = "lr0.1_bs32_seed0.h5";
 const B: &str = "lr0.02_bs32_seed0.h5";
 
-/// Exit 2, stderr naming each of `needles`, no panic.
-#[track_caller]
-fn refused(r: &Run, needles: &[&str]) {
-    r.expect(2);
-    let err = r.stderr();
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
+/// The arguments of a 5-point `interpolate` between the smoke runs A and B into `out`.
+fn line_args(out: &str) -> Vec<String> {
+    let (a, b) = (smoke_run(A), smoke_run(B));
+    [
+        "interpolate",
+        &a.display().to_string(),
+        &b.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--quiet", "--points", "5", "--out", out].map(String::from))
+    .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 /// Runs the binary, killing it after `limit` (a hang fails the test rather than the suite).
@@ -139,7 +146,7 @@ fn outputs_never_replace_special_files() {
             vec!["bench", "report", "--history", &history, "--csv", &s],
         ] {
             let r = run_in(dir, &args, &[]);
-            refused(&r, &[&s, kind]);
+            error_names(&r, &[&s, kind]);
             let t = std::fs::symlink_metadata(special).unwrap().file_type();
             assert!(
                 t.is_fifo() || t.is_symlink() || t.is_char_device(),
@@ -212,7 +219,7 @@ fn duplicated_artifacts_count_once() {
         d.write_scalar(&(v + 0.01)).unwrap();
     }
     let r = run_in(dir, &["check", "o", "--golden", &golden], &[]);
-    refused(
+    error_names(
         &r,
         &["two different artifacts of lr0.1_bs32_seed0", "_dup.h5"],
     );
@@ -282,7 +289,7 @@ fn one_platform_class_per_check() {
     let h = recomputed_hash(dir, &format!("o/{A}"));
     relabel(dir, &format!("o/{A}"), "content_sha256", &h, false);
     let r = run_in(dir, &["check", "o", "--golden", &golden], &[]);
-    refused(&r, &["2 platform classes", "-build-000000000000"]);
+    error_names(&r, &["2 platform classes", "-build-000000000000"]);
     // A CPU artifact cannot claim a GPU's class.
     let tmp2 = tempfile::tempdir().unwrap();
     copy_smoke(&tmp2.path().join("o"));
@@ -298,7 +305,7 @@ fn one_platform_class_per_check() {
         &["check", &format!("o/{A}"), "--golden", &golden],
         &[],
     );
-    refused(&r, &["contradicts the artifact", "must start with 'cpu-'"]);
+    error_names(&r, &["contradicts the artifact", "must start with 'cpu-'"]);
 }
 
 /// Defect 4: concurrent writers of one history each replaced it with their own copy.
@@ -405,7 +412,7 @@ fn outputs_never_replace_inputs_or_user_files() {
     let h_before = sha(&dir.join("h.h5"));
     for (args, why) in &cases {
         let r = run_in(dir, args, &[]);
-        refused(&r, &[why]);
+        error_names(&r, &[why]);
     }
     assert_eq!(sha(&dir.join(&art)), before);
     assert_eq!(sha(&dir.join("a.h5")), a_before);
@@ -428,7 +435,7 @@ fn outputs_never_replace_inputs_or_user_files() {
         vec!["check", "o", "--golden", &golden, "--junit", "notes.txt"],
     ] {
         let r = run_in(dir, &args, &[]);
-        refused(&r, &["notes.txt", "this command wrote"]);
+        error_names(&r, &["notes.txt", "this command wrote"]);
         assert_eq!(
             std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
             "precious"
@@ -497,36 +504,36 @@ fn interpolate_and_noise_bound_every_option() {
         args.extend_from_slice(extra);
         bounded(dir, &args, limit)
     };
-    refused(
+    error_names(
         &interp(&["--points", "18446744073709551615"]),
         &["--points", "3..=10001"],
     );
-    refused(
+    error_names(
         &interp(&["--points", "4294967297"]),
         &["--points", "3..=10001"],
     );
-    refused(&interp(&["--threads", "0"]), &["--threads", "1..=1024"]);
-    refused(
+    error_names(&interp(&["--threads", "0"]), &["--threads", "1..=1024"]);
+    error_names(
         &interp(&["--threads", "100000"]),
         &["--threads", "1..=1024"],
     );
     if !tch::Cuda::is_available() {
-        refused(&interp(&["--device", "cuda"]), &["--device", "CUDA device"]);
+        error_names(&interp(&["--device", "cuda"]), &["--device", "CUDA device"]);
     }
     let noise = |extra: &[&str]| {
         let mut args = vec!["noise", a.as_str(), "--out", "n.csv"];
         args.extend_from_slice(extra);
         bounded(dir, &args, limit)
     };
-    refused(
+    error_names(
         &noise(&["--probes", "18446744073709551615"]),
         &["--probes", "2..=10000"],
     );
-    refused(&noise(&["--probes", "1"]), &["--probes"]);
-    refused(&noise(&["--threads", "0"]), &["--threads"]);
-    refused(&noise(&["--threads", "100000"]), &["--threads"]);
+    error_names(&noise(&["--probes", "1"]), &["--probes"]);
+    error_names(&noise(&["--threads", "0"]), &["--threads"]);
+    error_names(&noise(&["--threads", "100000"]), &["--threads"]);
     if !tch::Cuda::is_available() {
-        refused(&noise(&["--device", "cuda"]), &["--device", "CUDA device"]);
+        error_names(&noise(&["--device", "cuda"]), &["--device", "CUDA device"]);
     }
     assert!(!dir.join("x.h5").exists() && !dir.join("n.csv").exists());
 }
@@ -574,7 +581,7 @@ fn names_from_files_never_leave_their_folder() {
         ],
     ] {
         let r = run_in(&work, &args, &[]);
-        refused(
+        error_names(
             &r,
             &[
                 "evil.toml",
@@ -590,7 +597,7 @@ fn names_from_files_never_leave_their_folder() {
         &["repro", "fig3", "--experiment", "name.toml", "--plan"],
         &[],
     );
-    refused(&r, &["name.toml", "cannot name an experiment"]);
+    error_names(&r, &["name.toml", "cannot name an experiment"]);
     // Nothing was written anywhere above the working folder.
     let mut found = Vec::new();
     for (d, child) in [
@@ -664,14 +671,14 @@ fn forged_benchmark_runs_are_refused() {
         let file = format!("{name}.h5");
         common::write_run(&dir.join(&file), &r);
         let m = run_in(dir, &["bench", "merge", &file, "--into", "t.h5"], &[]);
-        refused(&m, &[&file, why]);
+        error_names(&m, &[&file, why]);
         assert!(!dir.join("t.h5").exists(), "{name}: merged");
         let c = run_in(
             dir,
             &["bench", "compare", "--history", &file, "--baseline", "x"],
             &[],
         );
-        refused(&c, &[&file, why]);
+        error_names(&c, &[&file, why]);
     }
 }
 
@@ -684,7 +691,7 @@ fn a_folder_without_its_table_is_an_error() {
     std::fs::remove_file(dir.join("o/fig3.h5")).unwrap();
     let golden = repo("golden/fig3/smoke.toml");
     let r = run_in(dir, &["check", "o", "--golden", &golden], &[]);
-    refused(&r, &["o/fig3.h5", "missing", "--collect"]);
+    error_names(&r, &["o/fig3.h5", "missing", "--collect"]);
 }
 
 /// Hidden temporaries (`.<name>.<random>.partial[.ext]`) in `dir`.
@@ -733,29 +740,12 @@ fn term_while_writing(dir: &Path, args: &[&str], watch: &Path) -> bool {
 fn a_signal_while_writing_leaves_no_temporary_and_no_half_set() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (a, b) = (
-        smoke_run(A).display().to_string(),
-        smoke_run(B).display().to_string(),
-    );
     let mut caught = 0;
     for k in 0..20 {
         let out = format!("l{k}");
         std::fs::create_dir_all(dir.join(&out)).unwrap();
         let stem = format!("{out}/line");
-        if term_while_writing(
-            dir,
-            &[
-                "interpolate",
-                &a,
-                &b,
-                "--quiet",
-                "--points",
-                "5",
-                "--out",
-                &stem,
-            ],
-            &dir.join(&out),
-        ) {
+        if term_while_writing(dir, &strs(&line_args(&stem)), &dir.join(&out)) {
             caught += 1;
             assert!(
                 partials(&dir.join(&out)).is_empty(),
@@ -820,83 +810,20 @@ fn a_signal_while_writing_leaves_no_temporary_and_no_half_set() {
 fn interpolate_names_its_outputs_from_out_as_given() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (a, b) = (
-        smoke_run(A).display().to_string(),
-        smoke_run(B).display().to_string(),
-    );
     std::fs::create_dir_all(dir.join("d")).unwrap();
-    for out in ["d/", "d"] {
-        run_in(
-            dir,
-            &[
-                "interpolate",
-                &a,
-                &b,
-                "--quiet",
-                "--points",
-                "5",
-                "--out",
-                out,
-            ],
-            &[],
-        )
-        .expect(0);
+    let expect_files = |out: &str, stem: &str| {
+        run_in(dir, &strs(&line_args(out)), &[]).expect(0);
         for e in ["h5", "csv", "png", "svg"] {
-            assert!(
-                dir.join(format!("d/interp.{e}")).exists(),
-                "{out}: d/interp.{e}"
-            );
+            let f = format!("{stem}.{e}");
+            assert!(dir.join(&f).exists(), "--out {out}: no {f}");
         }
-        assert!(!dir.join("d.h5").exists());
-    }
-    run_in(
-        dir,
-        &[
-            "interpolate",
-            &a,
-            &b,
-            "--quiet",
-            "--points",
-            "5",
-            "--out",
-            "y.v1.final",
-        ],
-        &[],
-    )
-    .expect(0);
-    for e in ["h5", "csv", "png", "svg"] {
-        assert!(
-            dir.join(format!("y.v1.final.{e}")).exists(),
-            "y.v1.final.{e}"
-        );
-    }
+    };
+    expect_files("d/", "d/interp");
+    expect_files("d", "d/interp");
+    assert!(!dir.join("d.h5").exists());
+    expect_files("y.v1.final", "y.v1.final");
     // A full disk while drawing: an error that names the file.
-    let bin = common::bin();
-    let (c, _) = command(dir, &[], &[]);
-    let mut sh = std::process::Command::new("bash");
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let out = sh
-        .args([
-            "-c",
-            "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"",
-            &bin,
-            "interpolate",
-            &a,
-            &b,
-            "--quiet",
-            "--points",
-            "5",
-            "--out",
-            "full",
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = common::with_file_size_limit(dir, 8, &strs(&line_args("full")));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("full."), "{err}");
@@ -907,6 +834,25 @@ fn interpolate_names_its_outputs_from_out_as_given() {
     assert!(!dir.join("full.h5").exists() && partials(dir).is_empty());
 }
 
+/// `golden bless` of fig3's smoke profile from `<dir>/o` into `<dir>/g.toml`, plus `extra`.
+fn bless(dir: &Path, extra: &[&str]) -> Run {
+    let exp = repo("experiments/fig3.toml");
+    let mut args = vec![
+        "golden",
+        "bless",
+        "--experiment",
+        &exp,
+        "--profile",
+        "smoke",
+        "--from",
+        "o",
+        "--golden",
+        "g.toml",
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args, &[])
+}
+
 /// Defect 12: `--add-platform` recorded a GPU class from CPU artifacts, and a full bless took
 /// `reproduced_on` from provenance the hash does not cover.
 #[test]
@@ -914,7 +860,6 @@ fn bless_records_only_platforms_the_artifacts_vouch_for() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     copy_smoke(&dir.join("o"));
-    let exp = repo("experiments/fig3.toml");
     std::fs::copy(
         common::root().join("golden/fig3/smoke.toml"),
         dir.join("g.toml"),
@@ -936,24 +881,8 @@ fn bless_records_only_platforms_the_artifacts_vouch_for() {
             true,
         );
     }
-    let r = run_in(
-        dir,
-        &[
-            "golden",
-            "bless",
-            "--add-platform",
-            "--experiment",
-            &exp,
-            "--profile",
-            "smoke",
-            "--from",
-            "o",
-            "--golden",
-            "g.toml",
-        ],
-        &[],
-    );
-    refused(&r, &["contradicts the artifact"]);
+    let r = bless(dir, &["--add-platform"]);
+    error_names(&r, &["contradicts the artifact"]);
     assert_eq!(sha(&dir.join("g.toml")), before);
     // The device name is not hashed: a full bless does not take it on trust.
     let tmp2 = tempfile::tempdir().unwrap();
@@ -968,23 +897,8 @@ fn bless_records_only_platforms_the_artifacts_vouch_for() {
             false,
         );
     }
-    let r = run_in(
-        d2,
-        &[
-            "golden",
-            "bless",
-            "--experiment",
-            &exp,
-            "--profile",
-            "smoke",
-            "--from",
-            "o",
-            "--golden",
-            "g.toml",
-        ],
-        &[],
-    );
-    refused(&r, &["contradicts the artifact", "NVIDIA H200"]);
+    let r = bless(d2, &[]);
+    error_names(&r, &["contradicts the artifact", "NVIDIA H200"]);
     assert!(!d2.join("g.toml").exists());
 }
 
@@ -1016,20 +930,20 @@ fn diverged_endpoints_conflicting_names_and_missing_folders_are_refused() {
         &["interpolate", "o/big.h5", &b, "--quiet", "--out", "n"],
         &[],
     );
-    refused(&r, &["o/big.h5", "diverged"]);
+    error_names(&r, &["o/big.h5", "diverged"]);
     assert!(!dir.join("n.h5").exists() && !dir.join("n.csv").exists());
     let mut named = base.to_vec();
     named.extend(["--lr", "0.1", "--name", "mine"]);
     let i = named.iter().position(|a| *a == "o").unwrap();
     named[i] = "x.h5";
-    refused(&run_in(dir, &named, &[]), &["--name 'mine'", "x.h5"]);
+    error_names(&run_in(dir, &named, &[]), &["--name 'mine'", "x.h5"]);
     let history = repo("bench/history.h5");
     let r = run_in(
         dir,
         &["bench", "merge", &history, "--into", "no/such/h.h5"],
         &[],
     );
-    refused(&r, &["no/such", "does not exist"]);
+    error_names(&r, &["no/such", "does not exist"]);
     let r = run_in(
         dir,
         &[
@@ -1042,6 +956,6 @@ fn diverged_endpoints_conflicting_names_and_missing_folders_are_refused() {
         ],
         &[],
     );
-    refused(&r, &["no/such", "does not exist"]);
+    error_names(&r, &["no/such", "does not exist"]);
     assert!(!dir.join("no").exists());
 }

@@ -4,7 +4,7 @@
 //! an orphan or a silent overwrite.
 mod common;
 
-use common::{command, repo, run_in, Run};
+use common::{command, error_names, repo, run_in, Run};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -45,40 +45,15 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-#[track_caller]
-fn error_names(r: &Run, needles: &[&str]) {
-    r.expect(2);
-    let err = r.stderr();
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
-
 /// Writes beyond a file-size limit fail as writes on a full disk do (the shell ignores SIGXFSZ,
 /// so the write returns an error instead of killing the process). HDF5 crashed in its own flush
 /// on such a failure; files are now built in memory and written by the one atomic writer.
 #[test]
 fn a_full_disk_is_an_error_that_leaves_no_file_behind() {
     let tmp = tempfile::tempdir().unwrap();
-    let bin = common::bin();
     let run_args = smoke_args(&["--out", "full"]);
-    let mut args = vec!["-c", "trap '' XFSZ; ulimit -f 40; exec \"$0\" \"$@\"", &bin];
-    args.extend(run_args.iter().map(String::as_str));
-    // The environment the other tests' children get, on the shell that sets the limit.
-    let (c, _) = command(tmp.path(), &[], &[]);
-    let mut sh = std::process::Command::new("bash");
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let out = sh
-        .args(&args)
-        .current_dir(tmp.path())
-        .output()
-        .expect("bash");
+    let args: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    let out = common::with_file_size_limit(tmp.path(), 40, &args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot write"), "{err}");

@@ -143,18 +143,24 @@ impl Lock {
     }
 }
 
-/// Takes the lock at `path` (creating the file), or fails at once with [`Error::Invalid`]
-/// naming `what` and the holder's pid when another process holds it.
-pub fn lock(path: &Path, what: &str) -> Result<Lock> {
-    use std::io::{Read, Seek, Write};
-    use std::os::fd::AsRawFd;
-    let mut file = std::fs::OpenOptions::new()
+/// The file a lock is taken on, opened (created when missing, never truncated: it may hold the
+/// holder's pid).
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| Error::write(path, e))?;
+        .map_err(|e| Error::write(path, e))
+}
+
+/// Takes the lock at `path` (creating the file), or fails at once with [`Error::Invalid`]
+/// naming `what` and the holder's pid when another process holds it.
+pub fn lock(path: &Path, what: &str) -> Result<Lock> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let mut file = lock_file(path)?;
     // SAFETY: flock on a descriptor this function owns.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = std::io::Error::last_os_error();
@@ -188,13 +194,7 @@ pub fn lock(path: &Path, what: &str) -> Result<Lock> {
 /// that must not interleave (two writers of one benchmark history). Held until dropped.
 pub fn lock_wait(path: &Path) -> Result<Lock> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::write(path, e))?;
+    let file = lock_file(path)?;
     loop {
         // SAFETY: flock on a descriptor this function owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {

@@ -247,3 +247,37 @@ pub fn write_run(path: &Path, r: &three_factors::bench::history::Run) {
         .create("times_s")
         .unwrap();
 }
+
+/// Asserts exit 2 with every one of `needles` in stderr, and no panic.
+#[track_caller]
+pub fn error_names(r: &Run, needles: &[&str]) {
+    r.expect(2);
+    let err = r.stderr();
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs the binary with `args` in `dir` under a file-size limit of `kib` KiB, so that writes
+/// beyond it fail as writes on a full disk do (the shell ignores SIGXFSZ, so the write returns
+/// an error instead of killing the process); the environment is the one [`run_in`] gives.
+pub fn with_file_size_limit(dir: &Path, kib: u32, args: &[&str]) -> Output {
+    let bin = bin();
+    let limit = format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\"");
+    let (c, _) = command(dir, &[], &[]);
+    let mut sh = Command::new("bash");
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.arg("-c")
+        .arg(limit)
+        .arg(&bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("bash")
+}
