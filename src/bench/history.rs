@@ -205,17 +205,9 @@ pub fn append(path: &Path, fp: &Fingerprint, time: &str, ms: &[Measurement]) -> 
 /// queue instead of each replacing the file with its own copy and losing the others' runs. The
 /// history's folder must exist: a mistyped path is an error, not a new folder.
 fn lock(path: &Path) -> Result<crate::files::Lock> {
-    let dir = crate::files::parent_dir(path);
-    if !dir.is_dir() {
-        return Err(Error::output(
-            path,
-            format!(
-                "the folder {} does not exist (a history is created in an existing folder)",
-                dir.display()
-            ),
-        ));
-    }
+    crate::files::output::require_folder(path)?;
     crate::files::output::refuse_special(path)?;
+    let dir = crate::files::parent_dir(path);
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -46,6 +46,21 @@ pub fn refuse_special(dest: &Path) -> Result<()> {
     ))
 }
 
+/// Refuses `dest` when its folder does not exist: a mistyped path is an error, not a new folder.
+pub fn require_folder(dest: &Path) -> Result<()> {
+    let dir = super::parent_dir(dest);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::output(
+        dest,
+        format!(
+            "the folder {} does not exist (outputs do not create folders; make it first)",
+            dir.display()
+        ),
+    ))
+}
+
 /// Whether `a` and `b` are the same file on disk (same device and inode), however named.
 pub fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -93,16 +108,7 @@ pub fn appended(stem: &Path, ext: &str) -> std::path::PathBuf {
 /// special file, not one of `inputs` (under any name), and, when it exists, one that `replace`
 /// recognises as this command's own output.
 pub fn vet(dest: &Path, inputs: &[&Path], replace: Replace) -> Result<()> {
-    let dir = super::parent_dir(dest);
-    if !dir.is_dir() {
-        return Err(Error::output(
-            dest,
-            format!(
-                "the folder {} does not exist (outputs do not create folders; make it first)",
-                dir.display()
-            ),
-        ));
-    }
+    require_folder(dest)?;
     refuse_special(dest)?;
     if let Some(input) = inputs.iter().find(|i| same_file(dest, i)) {
         return Err(Error::output(
